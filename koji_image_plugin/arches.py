@@ -1,0 +1,33 @@
+"""Build architectures and what each one is called by Koji, Oz, Debian, libvirt and qemu."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Arch(str, enum.Enum):
+    X86_64 = "x86_64"
+    I686 = "i686"
+
+    @property
+    def oz_arch(self) -> str:
+        """Oz's TDL arch (Oz calls 32-bit x86 ``i386``)."""
+        return {"x86_64": "x86_64", "i686": "i386"}[self.value]
+
+    @property
+    def deb_arch(self) -> str:
+        return {"x86_64": "amd64", "i686": "i386"}[self.value]
+
+    @property
+    def rpm_basearch(self) -> str:
+        return {"x86_64": "x86_64", "i686": "i386"}[self.value]
+
+    @property
+    def qemu_system(self) -> str:
+        return {"x86_64": "qemu-system-x86_64", "i686": "qemu-system-i386"}[self.value]
+
+    @classmethod
+    def parse(cls, text: str) -> Arch:
+        """Accept Koji's and distros' spellings (``i386``, ``i586``, ``amd64``)."""
+        aliases = {"i386": "i686", "i586": "i686", "amd64": "x86_64"}
+        return cls(aliases.get(text.strip(), text.strip()))

@@ -1,0 +1,185 @@
+"""``koji-image``: the build pipeline on one machine, without a Koji hub (local mode)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from . import __version__, boottest, hostconfig, spec as specmod
+from .arches import Arch
+from .errors import CancelledError, KojiImageError, SpecError
+from .formats import ImageFormat
+from .pipeline import Pipeline, Progress
+from .runner import Runner
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 1, 2, 130
+
+log = logging.getLogger("koji_image_plugin")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="koji-image",
+        description="Build, boot-test and checksum cloud images from an image spec, on "
+                    "this machine (the same pipeline kojid runs for a hub build).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="host config (default $KOJI_IMAGE_CONFIG or "
+                        f"{hostconfig.DEFAULT_PATH})")
+    p.add_argument("--accel", choices=["auto", "kvm", "tcg"],
+                   help="run guests with KVM or TCG (software emulation); default from "
+                        "the host config, where auto means KVM only if the CPU has vmx/svm")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("build", help="build the images of a spec",
+                       description="Install the OS with Oz in a libvirt guest once per "
+                                   "arch, derive every variant, convert to every format, "
+                                   "boot-test, and write CHECKSUM and manifest.json.")
+    b.add_argument("spec", type=Path, metavar="SPEC",
+                   help="image spec (YAML) or a koji image-build --config INI file")
+    b.add_argument("--arch", action="append", metavar="ARCH",
+                   choices=[a.value for a in Arch],
+                   help="build only this arch (repeatable; default: the spec's arches)")
+    b.add_argument("--format", action="append", metavar="FORMAT",
+                   choices=[f.value for f in ImageFormat],
+                   help="write only this format, for every variant (repeatable)")
+    b.add_argument("--output", "-o", type=Path, default=Path("images"), metavar="DIR",
+                   help="where the images, CHECKSUM, manifest.json and logs/ go "
+                        "(default: ./images)")
+    b.add_argument("--workdir", type=Path, metavar="DIR",
+                   help="where the work files go (default from the host config: /var/tmp)")
+    b.add_argument("--keep-workdir", action="store_true",
+                   help="keep the work dir for debugging")
+    b.add_argument("--no-boot-test", action="store_true", help="skip the boot test")
+
+    v = sub.add_parser("validate", help="check a spec and show what it resolves to")
+    v.add_argument("spec", type=Path, metavar="SPEC")
+
+    t = sub.add_parser("boot-test", help="boot an image with a cloud-init seed",
+                       description="Boot a qcow2 or raw image (through an overlay; the "
+                                   "file is not changed) and wait for cloud-init to run a "
+                                   "seed made for this run.")
+    t.add_argument("image", type=Path, metavar="IMAGE")
+    t.add_argument("--arch", default=Arch.X86_64.value, choices=[a.value for a in Arch])
+    t.add_argument("--timeout", type=int, default=600, help="seconds (default 600)")
+    t.add_argument("--console", type=Path, metavar="FILE",
+                   help="write the serial console here (default IMAGE.boot.log)")
+    return p
+
+
+def _print_progress(p: Progress) -> None:
+    count = f" {p.done}/{p.total}" if p.total else ""
+    print(f"[{p.arch or '-'}] {p.stage}{count}: {p.message}", file=sys.stderr, flush=True)
+
+
+def _host(args: argparse.Namespace) -> hostconfig.HostConfig:
+    host = hostconfig.load(args.config)
+    if args.accel:
+        host = host.with_domain_type({"auto": "auto", "kvm": "kvm", "tcg": "qemu"}[args.accel])
+    return host
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    s = specmod.load(args.spec)
+    print(f"{args.spec}: valid: {s.nvr} ({s.distro}, {', '.join(a.value for a in s.arches)})")
+    for arch in s.arches:
+        for variant in s.variants:
+            for fmt in s.formats_for(variant):
+                print(f"  {s.file_name(arch, variant, fmt)}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, cancel: threading.Event) -> int:
+    s = specmod.load(args.spec)
+    if args.arch:
+        s = s.replace(arches=args.arch)
+    if args.format:
+        s = s.replace(formats=args.format)
+    host = _host(args)
+    pipe = Pipeline(s, host, log=log, progress=_print_progress, cancel=cancel,
+                    boot_test=False if args.no_boot_test else None)
+    result = pipe.build(args.output.resolve(), args.workdir, args.keep_workdir)
+    print(f"{s.nvr}: images in {result.output}")
+    for a in result.arches:
+        for o in a.outputs:
+            print(f"  {o.file}  {o.size / 1e6:.0f} MB")
+        for b in a.boot_tests:
+            print(f"  boot test {b['arch']} {b['variant']}: "
+                  f"{'PASS' if b['passed'] else 'FAIL'} ({b['detail']})")
+    print(f"  {result.checksum.name}, {result.manifest.name}, logs/")
+    if not result.passed:
+        failed = [f"{b['arch']} {b['variant']}" for a in result.arches for b in a.boot_tests
+                  if not b["passed"]]
+        print(f"koji-image: boot test failed for {', '.join(failed)}; see the console logs "
+              f"in {result.output / 'logs'}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_boot_test(args: argparse.Namespace, cancel: threading.Event) -> int:
+    image: Path = args.image
+    if not image.is_file():
+        raise KojiImageError(f"IMAGE: {image} does not exist")
+    fmt = {".qcow2": "qcow2", ".raw": "raw", ".img": "raw"}.get(image.suffix)
+    if fmt is None:
+        raise KojiImageError(f"IMAGE: {image.name} is not a qcow2 or raw disk; "
+                             "boot the .qcow2 (or unpack a .raw.xz first)")
+    host = _host(args)
+    console = args.console or image.with_name(image.name + ".boot.log")
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="koji-image-boot-", dir=host.workdir) as tmp:
+        runner = Runner(Path(tmp) / "logs", log, cancel)
+        result = boottest.boot_test(image, fmt, Arch(args.arch), "-", host, args.timeout,
+                                    runner, Path(tmp), console, "boot-test")
+    print(f"{image.name}: {'PASS' if result.passed else 'FAIL'}: {result.detail} "
+          f"(console: {console})")
+    return 0 if result.passed else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
+    if not args.verbose:
+        logging.getLogger("oz").setLevel(logging.WARNING)
+    cancel = threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        if args.command == "validate":
+            return cmd_validate(args)
+        if args.command == "build":
+            return cmd_build(args, cancel)
+        return cmd_boot_test(args, cancel)
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(f"koji-image: {exc.source}: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, CancelledError):
+        cancel.set()
+        print("koji-image: cancelled; nothing was left behind", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KojiImageError as exc:
+        print(f"koji-image: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        if exc.errno == 28:
+            print(f"koji-image: no space left on device: {exc.filename or ''}; free some "
+                  "or choose another --workdir/--output", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Typed errors. Every message is one line that names what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class KojiImageError(Exception):
+    """Base of every error the library raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a spec: the field it concerns and what is allowed there."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class SpecError(KojiImageError):
+    """A spec with one or more problems; all of them are reported at once."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = sorted(problems, key=lambda p: (p.field, p.message))
+        super().__init__(f"{source}: {len(self.problems)} problem(s): "
+                         + "; ".join(str(p) for p in self.problems))
+
+
+class ToolMissingError(KojiImageError):
+    """A host tool is not installed."""
+
+    def __init__(self, tool: str, package: str | None) -> None:
+        self.tool = tool
+        hint = (f"install the Debian package {package} (scripts/setup.sh does)"
+                if package else "install it")
+        super().__init__(f"{tool}: not found on this host: {hint}")
+
+
+class ToolError(KojiImageError):
+    """A host tool exited non-zero (or was killed)."""
+
+    def __init__(self, tool: str, returncode: int, log: str, tail: str) -> None:
+        self.tool = tool
+        self.returncode = returncode
+        self.log = log
+        self.tail = tail
+        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
+        super().__init__(f"{tool} failed with exit status {returncode}: {last} (log: {log})")
+
+
+class CancelledError(KojiImageError):
+    """The build was interrupted (Ctrl-C, SIGTERM or a Koji task cancel)."""
+
+
+class HostError(KojiImageError):
+    """The host cannot run the build (libvirt down, no space, no root, ...)."""
+
+
+class NoSpaceError(HostError):
+    """Not enough free space for the build."""
+
+
+class InstallError(KojiImageError):
+    """The OS install in the guest failed; the message carries the diagnosis."""
+
+    def __init__(self, message: str, diagnostics: dict[str, str] | None = None) -> None:
+        self.diagnostics = diagnostics or {}
+        super().__init__(message)
+
+
+class BootTestError(KojiImageError):
+    """A boot test could not be run (not a failed verdict: that is a result)."""
+
+
+class VerifyError(KojiImageError):
+    """An output does not expand to the same disk content as the booted image."""

@@ -1,0 +1,92 @@
+"""Output formats: one small module each, one registry, one enum that knows its facts.
+
+Each format module provides a ``Writer`` with the same contract:
+``commands(raw, dest, opts)`` (the argv, for tests and logs), ``write(raw, dest, opts,
+runner) -> Digest`` (SHA-256 computed while writing where the format streams), and
+``same_content(path, raw, raw_sha256, runner) -> bool`` (does the output expand to the
+same disk as ``raw``).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..checksums import Digest
+from ..runner import Runner
+
+
+class ImageFormat(str, enum.Enum):
+    QCOW2 = "qcow2"
+    RAW_TAR_XZ = "raw.tar.xz"
+    RAW_XZ = "raw.xz"
+
+    @property
+    def extension(self) -> str:
+        return self.value
+
+    @property
+    def koji_archive_type(self) -> str:
+        """The hub's archive type name (it matches files by extension on import)."""
+        return {"qcow2": "qcow2", "raw.tar.xz": "tar", "raw.xz": "raw-xz"}[self.value]
+
+    @property
+    def compression(self) -> str:
+        return {"qcow2": "zlib (qcow2 compressed clusters)", "raw.tar.xz": "xz",
+                "raw.xz": "xz"}[self.value]
+
+    @property
+    def koji_name(self) -> str:
+        """The name Koji's built-in ``image-build --format`` uses."""
+        return {"qcow2": "qcow2", "raw.tar.xz": "raw.tar.xz", "raw.xz": "raw-xz"}[self.value]
+
+    @classmethod
+    def from_koji(cls, name: str) -> ImageFormat:
+        return cls({"raw-xz": "raw.xz"}.get(name, name))
+
+    def writer(self) -> Writer:
+        module = importlib.import_module(f".{_MODULES[self]}", __name__)
+        writer: Writer = module.Writer()
+        return writer
+
+
+_MODULES = {
+    ImageFormat.QCOW2: "qcow2",
+    ImageFormat.RAW_TAR_XZ: "rawtarxz",
+    ImageFormat.RAW_XZ: "rawxz",
+}
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    qcow2_compat: str = "1.1"
+    xz_preset: int = 6
+    #: xz threads; 0 = one per core. Every job may use all cores: the conversions run at
+    #: once and the kernel shares the CPUs, so no job waits for another.
+    xz_threads: int = 0
+    #: tar member mtime, so the same disk gives the same tar.
+    mtime: int = 0
+
+
+class Writer(Protocol):
+    fmt: ImageFormat
+
+    def commands(self, raw: Path, dest: Path, opts: ConvertOptions) -> list[list[str]]: ...
+
+    def write(self, raw: Path, dest: Path, opts: ConvertOptions, runner: Runner,
+              log_name: str) -> Digest: ...
+
+    def same_content(self, path: Path, raw: Path, raw_sha256: str, runner: Runner,
+                     log_name: str) -> bool: ...
+
+
+def xz_argv(opts: ConvertOptions) -> list[str]:
+    return [
+        "xz",
+        f"-{opts.xz_preset}",
+        f"--threads={opts.xz_threads}",
+        "--stdout",
+    ]

@@ -1,0 +1,53 @@
+"""raw.tar.xz: a sparse tar of ``disk.raw``, xz-compressed (mirrors). Tools: tar, xz."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..checksums import Digest, HashingSink, HashingWriter
+from ..runner import Runner
+from . import ConvertOptions, ImageFormat, xz_argv
+
+MEMBER = "disk.raw"
+
+
+class Writer:
+    fmt = ImageFormat.RAW_TAR_XZ
+
+    def commands(self, raw: Path, dest: Path, opts: ConvertOptions) -> list[list[str]]:
+        return [
+            [
+                "tar",
+                "--create",
+                "--sparse",
+                "--file=-",
+                f"--directory={raw.parent}",
+                f"--transform=s|^{raw.name}$|{MEMBER}|",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--mode=0644",
+                f"--mtime=@{opts.mtime}",
+                raw.name,
+            ],
+            xz_argv(opts),
+        ]
+
+    def write(self, raw: Path, dest: Path, opts: ConvertOptions, runner: Runner,
+              log_name: str) -> Digest:
+        sink = HashingWriter(dest)
+        try:
+            runner.pipeline(self.commands(raw, dest, opts), log_name=log_name, sink=sink)
+        except BaseException:
+            sink.abort()
+            raise
+        return sink.close()
+
+    def same_content(self, path: Path, raw: Path, raw_sha256: str, runner: Runner,
+                     log_name: str) -> bool:
+        sink = HashingSink()
+        runner.pipeline([
+            ["xz", "--decompress", "--stdout", str(path)],
+            ["tar", "--extract", "--to-stdout", "--file=-", MEMBER],
+        ], log_name=log_name, sink=sink)
+        return sink.hexdigest() == raw_sha256

@@ -1,0 +1,86 @@
+"""Image variants: what differs between the generic and the EC2 image of one install.
+
+Both come from the same base disk; a variant is only an offline customization of a copy
+of it (cloud-init datasources, kernel console), applied by ``customize``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from pathlib import Path
+
+DATASOURCE_CFG = "etc/cloud/cloud.cfg.d/90-koji-image-datasources.cfg"
+GRUB_DEFAULTS = "etc/default/grub"
+GRUB_CFGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
+
+
+class Variant(str, enum.Enum):
+    GENERIC = "generic"
+    EC2 = "ec2"
+
+    @property
+    def datasources(self) -> tuple[str, ...]:
+        """cloud-init datasources, most specific first; NoCloud stays so any variant can
+        be booted with a seed disk (the boot test does)."""
+        return {
+            "generic": ("NoCloud", "ConfigDrive", "OpenStack", "CloudStack", "Ec2", "None"),
+            "ec2": ("Ec2", "NoCloud", "None"),
+        }[self.value]
+
+    @property
+    def console_args(self) -> str:
+        """Kernel console: clouds with a screen get tty0 too; EC2 has only the serial log."""
+        return {
+            "generic": "console=tty0 console=ttyS0,115200n8",
+            "ec2": "console=ttyS0,115200n8",
+        }[self.value]
+
+    @property
+    def name_tag(self) -> str:
+        """What the variant adds to file names ("" for generic, Fedora's "EC2" for ec2)."""
+        return {"generic": "", "ec2": "EC2"}[self.value]
+
+
+_CONSOLE = re.compile(r"\s*\bconsole=\S+")
+
+
+def customize(root: Path, variant: Variant) -> list[str]:
+    """Apply ``variant`` to the mounted root filesystem ``root``; return the files changed."""
+    changed = []
+    cfg = root / DATASOURCE_CFG
+    if (root / "etc/cloud").is_dir():
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        cfg.write_text("# written by koji-image-plugin for the %s variant\n"
+                       "datasource_list: [ %s ]\n" % (variant.value, ", ".join(variant.datasources)))
+        changed.append(DATASOURCE_CFG)
+    defaults = root / GRUB_DEFAULTS
+    if defaults.is_file():
+        text = defaults.read_text()
+        line = f'GRUB_CMDLINE_LINUX="{variant.console_args}"'
+        if re.search(r"^GRUB_CMDLINE_LINUX=.*$", text, re.M):
+            text = re.sub(r"^GRUB_CMDLINE_LINUX=.*$", line, text, flags=re.M)
+        else:
+            text += line + "\n"
+        defaults.write_text(text)
+        changed.append(GRUB_DEFAULTS)
+    for rel in GRUB_CFGS:
+        cfgfile = root / rel
+        if cfgfile.is_file():
+            lines = []
+            for ln in cfgfile.read_text().splitlines(keepends=True):
+                if re.match(r"\s*linux(16|efi)?\s", ln):
+                    body = _CONSOLE.sub("", ln.rstrip("\n"))
+                    ln = f"{body} {variant.console_args}\n"
+                lines.append(ln)
+            cfgfile.write_text("".join(lines))
+            changed.append(rel)
+    # Instance identity must be made at first boot, not shipped.
+    machine_id = root / "etc/machine-id"
+    if machine_id.is_file() and machine_id.stat().st_size:
+        machine_id.write_text("")
+        changed.append("etc/machine-id")
+    for key in sorted((root / "etc/ssh").glob("ssh_host_*")):
+        key.unlink()
+        changed.append(str(key.relative_to(root)))
+    return changed

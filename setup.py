@@ -1,0 +1,22 @@
+"""koji-image-plugin: cloud images as first-class Koji build artifacts."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="koji-image-plugin",
+    version="0.1.0",
+    description="Build, boot-test and publish cloud images with Koji and Oz",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="LGPL-2.1-or-later",
+    python_requires=">=3.11",
+    packages=find_packages(include=["koji_image_plugin", "koji_image_plugin.*"]),
+    package_data={"koji_image_plugin": ["data/*", "py.typed"]},
+    install_requires=[
+        "jsonschema>=4",
+        "PyYAML>=6",
+    ],
+    entry_points={
+        "console_scripts": ["koji-image = koji_image_plugin.cli:main"],
+    },
+)
