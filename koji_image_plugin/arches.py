@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class Arch(str, enum.Enum):
+class Arch(enum.StrEnum):
     X86_64 = "x86_64"
     I686 = "i686"
 

@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from . import __version__, boottest, hostconfig, spec as specmod
+from . import __version__, boottest, hostconfig
+from . import spec as specmod
 from .arches import Arch
 from .errors import CancelledError, KojiImageError, SpecError
 from .formats import ImageFormat

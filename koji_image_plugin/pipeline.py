@@ -119,7 +119,7 @@ class Pipeline:
         self.boot = spec.boot_test.enabled if boot_test is None else boot_test
         self.opts = ConvertOptions(
             qcow2_compat=spec.qcow2_compat, xz_preset=spec.xz_preset,
-            mtime=int(datetime.datetime.now(datetime.timezone.utc).timestamp()))
+            mtime=int(datetime.datetime.now(datetime.UTC).timestamp()))
 
     # -- one arch (the kojid child task calls this) ----------------------------------
     def build_arch(self, arch: Arch, workdir: Path, outdir: Path, logdir: Path) -> ArchResult:
@@ -289,7 +289,7 @@ class Pipeline:
         """Build every arch; publish images, CHECKSUM and manifest.json into ``output``."""
         names = [self.spec.file_name(a, v, f) for a in self.spec.arches
                  for v in self.spec.variants for f in self.spec.formats_for(v)]
-        clash = [n for n in names + ["CHECKSUM", "manifest.json"] if (output / n).exists()]
+        clash = [n for n in [*names, "CHECKSUM", "manifest.json"] if (output / n).exists()]
         if clash:
             raise KojiImageError(f"output: {output / clash[0]} already exists; remove it or "
                                  "choose another --output")
@@ -305,7 +305,7 @@ class Pipeline:
         results: list[ArchResult] = []
         ok = False
         try:
-            started = datetime.datetime.now(datetime.timezone.utc)
+            started = datetime.datetime.now(datetime.UTC)
             for arch in self.spec.arches:
                 (work / arch.value).mkdir()
                 results.append(self.build_arch(arch, work / arch.value, staging, logdir))
@@ -338,7 +338,7 @@ class Pipeline:
             "nvr": self.spec.nvr,
             "spec": self.spec.as_dict(),
             "started": started.isoformat(timespec="seconds"),
-            "finished": datetime.datetime.now(datetime.timezone.utc)
+            "finished": datetime.datetime.now(datetime.UTC)
                         .isoformat(timespec="seconds"),
             "host": {"hostname": platform.node(), "domain_type":
                      self.host.resolved_domain_type, "accel": self.host.accel,

@@ -211,7 +211,7 @@ class Runner:
             codes = " ".join(str(p.returncode) for p in procs)
             logf.write(f"### exit status: {codes}\n".encode())
         self.check_cancelled()
-        for proc, argv in zip(procs, argvs):
+        for proc, argv in zip(procs, argvs, strict=True):
             if proc.returncode not in ok_codes:
                 raise ToolError(os.path.basename(argv[0]), proc.returncode, str(path),
                                 _tail(path, start))

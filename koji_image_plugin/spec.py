@@ -203,33 +203,44 @@ def _where(path: Any) -> str:
     return out or "(top level)"
 
 
-def _explain(err: jsonschema.ValidationError) -> Problem:
+def _explain(err: jsonschema.ValidationError) -> list[Problem]:
+    """The problems behind one schema error (an unknown-fields error names several)."""
+    if err.validator == "additionalProperties":
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        prefix = f"{_where(err.absolute_path)}." if err.absolute_path else ""
+        instance: Any = err.instance
+        extras = sorted(set(instance) - set(schema.get("properties", {})))
+        return [Problem(prefix + str(x), f"unknown field; allowed fields: {allowed}")
+                for x in extras]
+    return [_explain_one(err)]
+
+
+def _explain_one(err: jsonschema.ValidationError) -> Problem:
     where = _where(err.absolute_path)
     schema = err.schema if isinstance(err.schema, dict) else {}
     v = err.validator
+    value: Any = err.validator_value
     if v == "required":
         missing = re.findall(r"'([^']+)' is a required property", err.message)
         name = missing[0] if missing else err.message
         return Problem(f"{where}.{name}" if err.absolute_path else name,
                        "is required; add it to the spec")
-    if v == "additionalProperties":
-        extra = re.findall(r"'([^']+)'", err.message.split("(")[-1])
-        allowed = ", ".join(sorted(schema.get("properties", {})))
-        return Problem(".".join(filter(None, [_where(err.absolute_path)
-                                              if err.absolute_path else "", *extra[:1]])),
-                       f"unknown field; allowed fields: {allowed}")
     if v == "enum":
         return Problem(where, f"{err.instance!r} is not allowed; use one of: "
-                       + ", ".join(str(x) for x in err.validator_value))
+                       + ", ".join(str(x) for x in value))
     if v == "propertyNames":
         return Problem(where, f"{err.instance!r} has an unknown key; keys must be one of: "
-                       + ", ".join(str(x) for x in err.validator_value.get("enum", [])))
+                       + ", ".join(str(x) for x in value.get("enum", [])))
     if v == "pattern":
         hint = schema.get("description", f"must match {err.validator_value}")
         return Problem(where, f"{err.instance!r} is not valid: {hint}")
     if v == "type":
         want = err.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
+        if isinstance(err.instance, float) and "string" in str(want):
+            return Problem(where, f"{err.instance!r} was read as a number; quote it, "
+                           f"e.g. '{err.instance}'")
         return Problem(where, f"must be of type {want}, not {type(err.instance).__name__}")
     if v in ("minimum", "maximum"):
         return Problem(where, f"{err.instance} is out of range: "
@@ -248,7 +259,7 @@ def check(data: Any, base_dir: Path | None) -> list[Problem]:
     if not isinstance(data, Mapping):
         return [Problem("(top level)", "a spec must be a mapping of fields to values")]
     validator = jsonschema.Draft202012Validator(SCHEMA)
-    problems = [_explain(e) for e in validator.iter_errors(dict(data))]
+    problems = [p for e in validator.iter_errors(dict(data)) for p in _explain(e)]
     bad = {p.field.split(".")[0].split("[")[0] for p in problems}
 
     distro = data.get("distro")

@@ -15,7 +15,7 @@ GRUB_DEFAULTS = "etc/default/grub"
 GRUB_CFGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
 
 
-class Variant(str, enum.Enum):
+class Variant(enum.StrEnum):
     GENERIC = "generic"
     EC2 = "ec2"
 
@@ -51,8 +51,8 @@ def customize(root: Path, variant: Variant) -> list[str]:
     cfg = root / DATASOURCE_CFG
     if (root / "etc/cloud").is_dir():
         cfg.parent.mkdir(parents=True, exist_ok=True)
-        cfg.write_text("# written by koji-image-plugin for the %s variant\n"
-                       "datasource_list: [ %s ]\n" % (variant.value, ", ".join(variant.datasources)))
+        cfg.write_text(f"# written by koji-image-plugin for the {variant.value} variant\n"
+                       f"datasource_list: [ {', '.join(variant.datasources)} ]\n")
         changed.append(DATASOURCE_CFG)
     defaults = root / GRUB_DEFAULTS
     if defaults.is_file():

@@ -19,7 +19,7 @@ from ..checksums import Digest
 from ..runner import Runner
 
 
-class ImageFormat(str, enum.Enum):
+class ImageFormat(enum.StrEnum):
     QCOW2 = "qcow2"
     RAW_TAR_XZ = "raw.tar.xz"
     RAW_XZ = "raw.xz"

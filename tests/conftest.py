@@ -1,0 +1,74 @@
+"""Shared fixtures: a small real disk image made with real tools, and leak checks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from koji_image_plugin.runner import Runner
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_disk(path: Path, size_mib: int = 64, files: dict[str, bytes] | None = None) -> Path:
+    """A raw disk with an MBR and one ext4 partition holding ``files``; no root needed
+    (mke2fs -d fills the filesystem from a directory, dd puts it at the partition)."""
+    tree = path.parent / (path.name + ".tree")
+    for rel, data in (files or {}).items():
+        f = tree / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+    tree.mkdir(exist_ok=True)
+    fs = path.parent / (path.name + ".fs")
+    part_mib = size_mib - 1
+    subprocess.run(["mke2fs", "-q", "-t", "ext4", "-F", "-d", str(tree), str(fs),
+                    f"{part_mib}M"], check=True)
+    subprocess.run(["truncate", "-s", f"{size_mib}M", str(path)], check=True)
+    subprocess.run(["sfdisk", "-q", str(path)], input=b"label: dos\nstart=2048, type=83\n",
+                   check=True)
+    subprocess.run(["dd", f"if={fs}", f"of={path}", "bs=1M", "seek=1", "conv=notrunc,sparse",
+                    "status=none"], check=True)
+    fs.unlink()
+    return path
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Path:
+    files = {
+        "etc/os-release": b'NAME="Debian GNU/Linux"\nVERSION_ID="12"\n',
+        "var/lib/dpkg/status": (b"Package: bash\nStatus: install ok installed\n"
+                                b"Architecture: amd64\nVersion: 5.2.15-2+b2\n\n"
+                                b"Package: gone\nStatus: deinstall ok config-files\n"
+                                b"Version: 1\n\n"),
+        "data/random.bin": os.urandom(3 << 20),
+        "data/text.txt": b"cloud image " * 100000,
+    }
+    return make_disk(tmp_path / "disk.raw", 64, files)
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Runner:
+    return Runner(tmp_path / "logs", logging.getLogger("test"))
+
+
+def host_state() -> dict[str, set[str]]:
+    """What a build must not leave behind: guests, loop devices, mounts, work dirs."""
+    def lines(cmd: list[str]) -> set[str]:
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        return {ln.strip() for ln in out.splitlines() if ln.strip()}
+
+    return {
+        "guests": lines(["virsh", "-c", "qemu:///system", "list", "--all", "--name"]),
+        "loops": lines(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"]),
+        "mounts": {ln.split()[1] for ln in Path("/proc/mounts").read_text().splitlines()},
+        "workdirs": {p.name for p in Path("/var/tmp").glob("koji-image-*")},
+        "qemu": lines(["pgrep", "-a", "qemu-system"]),
+    }
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

@@ -1,0 +1,122 @@
+"""Formats: argv, bad options, and real runs of qemu-img, tar and xz on a real disk."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from koji_image_plugin.checksums import HashingSink, checksum_text
+from koji_image_plugin.errors import ToolError
+from koji_image_plugin.formats import ConvertOptions, ImageFormat
+from koji_image_plugin.runner import Runner
+
+
+def test_enum_knows_its_facts() -> None:
+    assert ImageFormat.QCOW2.koji_archive_type == "qcow2"
+    assert ImageFormat.RAW_XZ.koji_archive_type == "raw-xz"
+    assert ImageFormat.RAW_TAR_XZ.koji_archive_type == "tar"
+    assert ImageFormat.from_koji("raw-xz") is ImageFormat.RAW_XZ
+    assert {f.extension for f in ImageFormat} == {"qcow2", "raw.xz", "raw.tar.xz"}
+    for fmt in ImageFormat:
+        assert fmt.writer().fmt is fmt
+
+
+def test_qcow2_argv() -> None:
+    argv = ImageFormat.QCOW2.writer().commands(Path("/w/disk.raw"), Path("/o/x.qcow2"),
+                                               ConvertOptions(qcow2_compat="0.10"))
+    assert argv == [["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2",
+                     "-o", "compat=0.10", "/w/disk.raw", "/o/x.qcow2"]]
+
+
+def test_raw_tar_xz_argv_is_a_sparse_tar_of_disk_raw_into_xz() -> None:
+    tar, xz = ImageFormat.RAW_TAR_XZ.writer().commands(
+        Path("/w/generic/disk.raw"), Path("/o/x.raw.tar.xz"), ConvertOptions(xz_preset=3))
+    assert tar[:4] == ["tar", "--create", "--sparse", "--file=-"]
+    assert "--directory=/w/generic" in tar and tar[-1] == "disk.raw"
+    assert xz == ["xz", "-3", "--threads=0", "--stdout"]
+
+
+def test_raw_xz_argv() -> None:
+    assert ImageFormat.RAW_XZ.writer().commands(Path("/w/disk.raw"), Path("/o/x.raw.xz"),
+                                                ConvertOptions()) == \
+        [["xz", "-6", "--threads=0", "--stdout", "/w/disk.raw"]]
+
+
+def sha256(path: Path) -> str:
+    sink = HashingSink()
+    sink(path.read_bytes())
+    return sink.hexdigest()
+
+
+@pytest.mark.parametrize("fmt", list(ImageFormat))
+def test_real_conversion_hashes_while_writing_and_expands_to_the_same_disk(
+        fmt: ImageFormat, small_disk: Path, runner: Runner, tmp_path: Path) -> None:
+    dest = tmp_path / f"out.{fmt.extension}"
+    writer = fmt.writer()
+    digest = writer.write(small_disk, dest, ConvertOptions(xz_preset=1), runner, "conv")
+    assert digest.size == dest.stat().st_size
+    assert digest.sha256 == sha256(dest)
+    assert dest.stat().st_size < small_disk.stat().st_size // 4  # compressed
+    assert writer.same_content(dest, small_disk, sha256(small_disk), runner, "verify")
+    # The log holds the command line and its exit status.
+    log = (tmp_path / "logs" / "conv.log").read_text()
+    assert "### exit status: 0" in log
+
+
+@pytest.mark.parametrize("fmt", list(ImageFormat))
+def test_a_different_disk_is_detected(fmt: ImageFormat, small_disk: Path, runner: Runner,
+                                      tmp_path: Path) -> None:
+    dest = tmp_path / f"out.{fmt.extension}"
+    fmt.writer().write(small_disk, dest, ConvertOptions(xz_preset=0), runner, "conv")
+    with open(small_disk, "r+b") as f:
+        f.seek(40 << 20)
+        f.write(b"changed after conversion")
+    assert not fmt.writer().same_content(dest, small_disk, sha256(small_disk), runner, "v")
+
+
+def test_qcow2_bad_compat_is_a_tool_error_and_leaves_no_file(small_disk: Path,
+                                                             runner: Runner,
+                                                             tmp_path: Path) -> None:
+    dest = tmp_path / "x.qcow2"
+    with pytest.raises(ToolError) as info:
+        ImageFormat.QCOW2.writer().write(small_disk, dest, ConvertOptions(qcow2_compat="9"),
+                                         runner, "conv")
+    assert "qemu-img failed with exit status 1" in str(info.value)
+    assert "compat" in info.value.tail
+    assert not dest.exists()
+
+
+def test_a_failing_tar_behind_a_succeeding_xz_fails_the_write(runner: Runner,
+                                                             tmp_path: Path) -> None:
+    dest = tmp_path / "x.raw.tar.xz"
+    with pytest.raises(ToolError) as info:
+        ImageFormat.RAW_TAR_XZ.writer().write(tmp_path / "missing" / "disk.raw", dest,
+                                              ConvertOptions(xz_preset=0), runner, "conv")
+    assert info.value.tool == "tar"
+    assert "Cannot" in info.value.tail or "No such file" in info.value.tail
+    assert not dest.exists()
+
+
+def test_checksum_file_is_fedora_style_and_sha256sum_accepts_it(
+        small_disk: Path, runner: Runner, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    entries = []
+    for fmt in (ImageFormat.QCOW2, ImageFormat.RAW_XZ):
+        name = f"Test-1-1.x86_64.{fmt.extension}"
+        entries.append((name, fmt.writer().write(small_disk, out / name,
+                                                 ConvertOptions(xz_preset=0), runner, "c")))
+    text = checksum_text(entries)
+    (out / "CHECKSUM").write_text(text)
+    lines = text.splitlines()
+    assert lines[0] == f"# Test-1-1.x86_64.qcow2: {entries[0][1].size} bytes"
+    assert lines[1] == f"SHA256 (Test-1-1.x86_64.qcow2) = {entries[0][1].sha256}"
+    done = subprocess.run(["sha256sum", "-c", "CHECKSUM"], cwd=out, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(": OK") == 2
+    (out / "Test-1-1.x86_64.raw.xz").write_bytes(b"corrupt")
+    assert subprocess.run(["sha256sum", "-c", "CHECKSUM"], cwd=out,
+                          capture_output=True).returncode != 0
