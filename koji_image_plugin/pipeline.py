@@ -18,14 +18,13 @@ import json
 import logging
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 from . import __version__, boottest, disk
 from .arches import Arch
 from .checksums import Digest, HashingSink, checksum_text
+from .convert import Done, Job, convert_all
 from .errors import CancelledError, KojiImageError, NoSpaceError, VerifyError
 from .formats import ConvertOptions, ImageFormat
 from .hostconfig import HostConfig
@@ -167,32 +167,28 @@ class Pipeline:
 
     def _convert(self, arch: Arch, raws: dict[Variant, Path], outdir: Path, runner: Runner,
                  res: ArchResult, report: Callable[..., None]) -> list[Output]:
-        jobs = [(v, f) for v in self.spec.variants for f in self.spec.formats_for(v)]
+        jobs = [Job(raws[v], outdir / self.spec.file_name(arch, v, f), f,
+                    f"convert-{arch.value}-{v.value}-{f.value}")
+                for v in self.spec.variants for f in self.spec.formats_for(v)]
+        variant_of = {job.dest: v for v in self.spec.variants for job in jobs
+                      if job.raw == raws[v]}
         check_space(outdir, sum(raw.stat().st_blocks * 512 for raw in raws.values()) // 2,
                     "the images", "--output")
         report("convert", f"{len(jobs)} conversions at once", 0, len(jobs))
-        done = 0
-        lock = threading.Lock()
+        count = 0
 
-        def job(variant: Variant, fmt: ImageFormat) -> Output:
-            nonlocal done
-            name = self.spec.file_name(arch, variant, fmt)
-            t0 = time.monotonic()
-            digest: Digest = fmt.writer().write(raws[variant], outdir / name, self.opts,
-                                                runner, f"convert-{arch.value}-{variant.value}"
-                                                f"-{fmt.value}")
-            with lock:
-                done += 1
-                report("convert", f"{name}: {digest.size / 1e6:.0f} MB in "
-                       f"{time.monotonic() - t0:.0f} s", done, len(jobs))
-            return Output(name, arch.value, variant.value, fmt.value, digest.size,
-                          digest.sha256, fmt.koji_archive_type)
+        def on_done(d: Done) -> None:
+            nonlocal count
+            count += 1
+            report("convert", f"{d.job.dest.name}: {d.digest.size / 1e6:.0f} MB in "
+                   f"{d.seconds:.0f} s", count, len(jobs))
 
-        cpu0 = _children_cpu()
-        with self._timed(res, "convert"):
-            outputs = self._all_at_once(runner, [(job, (v, f)) for v, f in jobs])
-        res.timings["convert_cpu"] = round(_children_cpu() - cpu0, 1)
-        return outputs
+        done, stats = convert_all(jobs, self.opts, runner, on_done)
+        res.timings["convert"] = round(stats.wall, 1)
+        res.timings["convert_cpu"] = round(stats.cpu, 1)
+        return [Output(d.job.dest.name, arch.value, variant_of[d.job.dest].value,
+                       d.job.fmt.value, d.digest.size, d.digest.sha256,
+                       d.job.fmt.koji_archive_type) for d in done]
 
     def _boot_and_verify(self, arch: Arch, raws: dict[Variant, Path], outdir: Path,
                          logdir: Path, runner: Runner, res: ArchResult,
@@ -258,22 +254,6 @@ class Pipeline:
         report("boot-test", f"{variant.value}: {'PASS' if result.passed else 'FAIL'}: "
                f"{result.detail}")
         return result
-
-    def _all_at_once(self, runner: Runner, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]
-                     ) -> list[Any]:
-        """Run calls concurrently; on the first failure cancel the rest and re-raise it."""
-        with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-            futs: list[Future[Any]] = [pool.submit(fn, *args) for fn, args in calls]
-            try:
-                finished, _ = wait(futs, return_when=FIRST_EXCEPTION)
-                for fut in futs:
-                    if fut in finished and fut.exception() is not None:
-                        raise fut.exception()  # type: ignore[misc]
-            except BaseException:
-                runner.cancel()
-                wait(futs)
-                raise
-            return [f.result() for f in futs]
 
     @contextmanager
     def _timed(self, res: ArchResult, stage: str) -> Iterator[None]:
@@ -352,11 +332,6 @@ class Pipeline:
             "tools": tool_versions(runner, self.spec.arches),
             "logs": sorted(p.name for p in runner.log_dir.iterdir()),
         }
-
-
-def _children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 def _publish(staging: Path, output: Path) -> None:

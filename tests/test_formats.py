@@ -26,7 +26,7 @@ def test_enum_knows_its_facts() -> None:
 def test_qcow2_argv() -> None:
     argv = ImageFormat.QCOW2.writer().commands(Path("/w/disk.raw"), Path("/o/x.qcow2"),
                                                ConvertOptions(qcow2_compat="0.10"))
-    assert argv == [["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2",
+    assert argv == [["qemu-img", "convert", "-c", "-W", "-f", "raw", "-O", "qcow2",
                      "-o", "compat=0.10", "/w/disk.raw", "/o/x.qcow2"]]
 
 
@@ -120,3 +120,30 @@ def test_checksum_file_is_fedora_style_and_sha256sum_accepts_it(
     (out / "Test-1-1.x86_64.raw.xz").write_bytes(b"corrupt")
     assert subprocess.run(["sha256sum", "-c", "CHECKSUM"], cwd=out,
                           capture_output=True).returncode != 0
+
+
+def test_convert_all_runs_every_job_and_reports_each(small_disk: Path, runner: Runner,
+                                                     tmp_path: Path) -> None:
+    from koji_image_plugin.convert import Job, convert_all
+
+    jobs = [Job(small_disk, tmp_path / f"o.{f.extension}", f, f"c-{f.value}")
+            for f in ImageFormat]
+    seen: list[str] = []
+    done, stats = convert_all(jobs, ConvertOptions(xz_preset=0), runner,
+                              lambda d: seen.append(d.job.dest.name))
+    assert [d.job for d in done] == jobs
+    assert sorted(seen) == sorted(j.dest.name for j in jobs)
+    assert all(d.digest.sha256 == sha256(d.job.dest) for d in done)
+    assert stats.wall > 0 and stats.cpu > 0
+
+
+def test_convert_all_stops_the_others_when_one_fails(small_disk: Path, runner: Runner,
+                                                     tmp_path: Path) -> None:
+    from koji_image_plugin.convert import Job, convert_all
+
+    jobs = [Job(small_disk, tmp_path / "ok.raw.xz", ImageFormat.RAW_XZ, "a"),
+            Job(tmp_path / "missing.raw", tmp_path / "bad.qcow2", ImageFormat.QCOW2, "b")]
+    with pytest.raises(ToolError):
+        convert_all(jobs, ConvertOptions(xz_preset=9), runner)
+    assert not (tmp_path / "bad.qcow2").exists()
+    assert not (tmp_path / "ok.raw.xz").exists()

@@ -10,12 +10,16 @@ from . import ConvertOptions, ImageFormat
 
 
 class Writer:
+    """``-W`` (out-of-order writes) lets qemu-img compress clusters on every core at
+    once; without it each write waits for the one before."""
+
     fmt = ImageFormat.QCOW2
 
     def commands(self, raw: Path, dest: Path, opts: ConvertOptions) -> list[list[str]]:
         return [[
             "qemu-img", "convert",
             "-c",
+            "-W",
             "-f", "raw",
             "-O", "qcow2",
             "-o", f"compat={opts.qcow2_compat}",

@@ -1,0 +1,87 @@
+"""The conversion stage: every output of a base disk written at once.
+
+All jobs start together and each may use every core (xz ``--threads=0``, qemu-img with
+out-of-order writes), so the stage's wall time approaches its CPU time divided by the
+cores, and nothing waits for another job: the stage scales with the core count.
+``bench/convert`` measures it against the sequential way.
+"""
+
+from __future__ import annotations
+
+import functools
+import resource
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .checksums import Digest
+from .formats import ConvertOptions, ImageFormat
+from .runner import Runner
+
+
+@dataclass(frozen=True)
+class Job:
+    raw: Path
+    dest: Path
+    fmt: ImageFormat
+    log_name: str
+
+
+@dataclass(frozen=True)
+class Done:
+    job: Job
+    digest: Digest
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StageStats:
+    wall: float
+    cpu: float
+
+
+def run_concurrently(runner: Runner, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run calls at once; on the first failure cancel the others and re-raise it."""
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        futs: list[Future[Any]] = [pool.submit(fn) for fn in calls]
+        try:
+            finished, _ = wait(futs, return_when=FIRST_EXCEPTION)
+            for fut in futs:
+                exc = fut.exception() if fut in finished else None
+                if exc is not None:
+                    raise exc
+        except BaseException:
+            runner.cancel()
+            wait(futs)
+            raise
+        return [f.result() for f in futs]
+
+
+def convert_all(jobs: Sequence[Job], opts: ConvertOptions, runner: Runner,
+                on_done: Callable[[Done], None] | None = None
+                ) -> tuple[list[Done], StageStats]:
+    """Write every job's output concurrently; return results in job order and the
+    stage's wall and CPU seconds (CPU of the tools, from their rusage)."""
+    lock = threading.Lock()
+
+    def one(job: Job) -> Done:
+        t0 = time.monotonic()
+        digest = job.fmt.writer().write(job.raw, job.dest, opts, runner, job.log_name)
+        done = Done(job, digest, time.monotonic() - t0)
+        if on_done:
+            with lock:
+                on_done(done)
+        return done
+
+    cpu0, t0 = children_cpu(), time.monotonic()
+    results = run_concurrently(runner, [functools.partial(one, j) for j in jobs])
+    return results, StageStats(time.monotonic() - t0, children_cpu() - cpu0)
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
