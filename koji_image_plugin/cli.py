@@ -50,13 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--format", action="append", metavar="FORMAT",
                    choices=[f.value for f in ImageFormat],
                    help="write only this format, for every variant (repeatable)")
-    b.add_argument("--output", "-o", type=Path, default=Path("images"), metavar="DIR",
+    b.add_argument("--output", "-o", type=Path, metavar="DIR",
                    help="where the images, CHECKSUM, manifest.json and logs/ go "
-                        "(default: ./images)")
+                        "(default: ./images/NAME-VERSION-RELEASE)")
     b.add_argument("--workdir", type=Path, metavar="DIR",
                    help="where the work files go (default from the host config: /var/tmp)")
     b.add_argument("--keep-workdir", action="store_true",
                    help="keep the work dir for debugging")
+    b.add_argument("--release", metavar="RELEASE",
+                   help="override the spec's release (default: the spec's, or the next "
+                        "free DATE.N in the output dir)")
     b.add_argument("--no-boot-test", action="store_true", help="skip the boot test")
 
     v = sub.add_parser("validate", help="check a spec and show what it resolves to")
@@ -102,10 +105,18 @@ def cmd_build(args: argparse.Namespace, cancel: threading.Event) -> int:
         s = s.replace(arches=args.arch)
     if args.format:
         s = s.replace(formats=args.format)
+    if args.release:
+        s = s.replace(release=args.release)
+    if args.output:
+        out = args.output.resolve()
+        s = s.next_free_release(lambda c: any((out / n).exists() for n in c.output_names()))
+    else:
+        s = s.next_free_release(lambda c: (Path("images") / c.nvr).exists())
+        out = (Path("images") / s.nvr).resolve()
     host = _host(args)
     pipe = Pipeline(s, host, log=log, progress=_print_progress, cancel=cancel,
                     boot_test=False if args.no_boot_test else None)
-    result = pipe.build(args.output.resolve(), args.workdir, args.keep_workdir)
+    result = pipe.build(out, args.workdir, args.keep_workdir)
     print(f"{s.nvr}: images in {result.output}")
     for a in result.arches:
         for o in a.outputs:

@@ -267,9 +267,7 @@ class Pipeline:
     def build(self, output: Path, workdir_base: Path | None = None,
               keep_workdir: bool = False) -> BuildResult:
         """Build every arch; publish images, CHECKSUM and manifest.json into ``output``."""
-        names = [self.spec.file_name(a, v, f) for a in self.spec.arches
-                 for v in self.spec.variants for f in self.spec.formats_for(v)]
-        clash = [n for n in [*names, "CHECKSUM", "manifest.json"] if (output / n).exists()]
+        clash = [n for n in self.spec.output_names() if (output / n).exists()]
         if clash:
             raise KojiImageError(f"output: {output / clash[0]} already exists; remove it or "
                                  "choose another --output")

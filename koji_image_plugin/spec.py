@@ -11,8 +11,8 @@ from __future__ import annotations
 import configparser
 import datetime
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -139,6 +139,9 @@ class ImageSpec:
     target: str | None = None
     can_fail: tuple[Arch, ...] = ()
     source: str = "<spec>"
+    #: False when the release is the date-based default (local mode then picks the next
+    #: free ``DATE.N``, as Koji's getNextRelease does on a hub)
+    release_given: bool = True
 
     @property
     def nvr(self) -> str:
@@ -181,13 +184,30 @@ class ImageSpec:
             out["can_fail"] = [a.value for a in self.can_fail]
         return out
 
+    def output_names(self) -> list[str]:
+        """Every file a build of this spec publishes."""
+        return [*(self.file_name(a, v, f) for a in self.arches for v in self.variants
+                  for f in self.formats_for(v)), "CHECKSUM", "manifest.json"]
+
+    def next_free_release(self, taken: Callable[[ImageSpec], bool]) -> ImageSpec:
+        """With a default release, the first ``DATE.N`` that is not ``taken``."""
+        if self.release_given:
+            return self
+        date = self.release.split(".")[0]
+        for n in range(1000):
+            candidate = replace(self.replace(release=f"{date}.{n}"), release_given=False)
+            if not taken(candidate):
+                return candidate
+        return self
+
     def replace(self, **changes: Any) -> ImageSpec:
         """A copy with some fields changed and checked again (command-line overrides)."""
         data = self.as_dict()
         data.update(changes)
         if "formats" in changes:
             data.pop("variant_formats", None)
-        return from_dict(data, source=self.source, base_dir=None)
+        new = from_dict(data, source=self.source, base_dir=None)
+        return replace(new, release_given=self.release_given or "release" in changes)
 
 
 def default_release(today: datetime.date | None = None) -> str:
@@ -345,6 +365,7 @@ def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None
         qcow2_compat=d["qcow2_compat"], xz_preset=int(d["xz_preset"]),
         description=d["description"], target=d.get("target"),
         can_fail=tuple(Arch(a) for a in d.get("can_fail", [])), source=source,
+        release_given=bool(d.get("release")),
     )
 
 

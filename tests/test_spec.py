@@ -187,3 +187,12 @@ def test_as_dict_round_trips() -> None:
 def test_a_release_read_as_a_float_is_told_to_quote_it() -> None:
     assert problems({**GOOD, "release": 1.10}) == [
         "release: 1.1 was read as a number; quote it, e.g. '1.1'"]
+
+
+def test_default_release_moves_to_the_next_free_one() -> None:
+    s = spec.from_dict(GOOD, today=datetime.date(2026, 11, 26))
+    taken = {"20261126.0", "20261126.1"}
+    assert s.next_free_release(lambda c: c.release in taken).release == "20261126.2"
+    given = spec.from_dict({**GOOD, "release": "7"})
+    assert given.next_free_release(lambda c: True).release == "7"
+    assert "CHECKSUM" in s.output_names() and "manifest.json" in s.output_names()
