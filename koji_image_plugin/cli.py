@@ -29,16 +29,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Build, boot-test and checksum cloud images from an image spec, on "
                     "this machine (the same pipeline kojid runs for a hub build).")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every command run")
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="host config (default $KOJI_IMAGE_CONFIG or "
-                        f"{hostconfig.DEFAULT_PATH})")
-    p.add_argument("--accel", choices=["auto", "kvm", "tcg"],
-                   help="run guests with KVM or TCG (software emulation); default from "
-                        "the host config, where auto means KVM only if the CPU has vmx/svm")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    common.add_argument("--config", type=Path, metavar="FILE",
+                        help="host config (default $KOJI_IMAGE_CONFIG or "
+                             f"{hostconfig.DEFAULT_PATH})")
+    common.add_argument("--accel", choices=["auto", "kvm", "tcg"],
+                        help="run guests with KVM or TCG (software emulation); default "
+                             "from the host config, where auto means KVM only if the CPU "
+                             "has vmx/svm")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    b = sub.add_parser("build", help="build the images of a spec",
+    b = sub.add_parser("build", parents=[common], help="build the images of a spec",
                        description="Install the OS with Oz in a libvirt guest once per "
                                    "arch, derive every variant, convert to every format, "
                                    "boot-test, and write CHECKSUM and manifest.json.")
@@ -62,10 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                         "free DATE.N in the output dir)")
     b.add_argument("--no-boot-test", action="store_true", help="skip the boot test")
 
-    v = sub.add_parser("validate", help="check a spec and show what it resolves to")
+    v = sub.add_parser("validate", parents=[common],
+                       help="check a spec and show what it resolves to")
     v.add_argument("spec", type=Path, metavar="SPEC")
 
-    t = sub.add_parser("boot-test", help="boot an image with a cloud-init seed",
+    t = sub.add_parser("boot-test", parents=[common],
+                       help="boot an image with a cloud-init seed",
                        description="Boot a qcow2 or raw image (through an overlay; the "
                                    "file is not changed) and wait for cloud-init to run a "
                                    "seed made for this run.")

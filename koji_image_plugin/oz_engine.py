@@ -111,6 +111,34 @@ def check_libvirt(uri: str) -> None:
         conn.close()
 
 
+#: What an install tree must hold, per distro family (any one of the alternatives).
+TREE_FILES = {
+    "Debian": ("debian-installer/{deb}/linux", "mini.iso"),
+    "Fedora": ("images/pxeboot/vmlinuz", ".treeinfo"),
+}
+
+
+def check_tree(spec: ImageSpec, arch: Arch) -> None:
+    """Fail in a second, not after an install timeout, when the tree is not reachable."""
+    import oz.ozutil
+
+    url = spec.tree_for(arch).rstrip("/")
+    tried = []
+    for rel in TREE_FILES.get(spec.distro.family, ()):
+        target = f"{url}/{rel.format(deb=arch.deb_arch)}"
+        try:
+            code = int(oz.ozutil.http_get_header(target).get("HTTP-Code", 0))
+        except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer
+            tried.append(f"{rel.format(deb=arch.deb_arch)}: "
+                         f"{getattr(exc, 'strerror', None) or type(exc).__name__}")
+            continue
+        if code == 200:
+            return
+        tried.append(f"{rel.format(deb=arch.deb_arch)}: HTTP {code}")
+    raise InstallError(f"install_tree: cannot fetch the installer from {url} "
+                       f"({'; '.join(tried)}); check the URL and that this host reaches it")
+
+
 @contextmanager
 def _oz_log(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path)
@@ -169,9 +197,11 @@ def destroy_guest(uri: str, name: str) -> bool:
             dom = conn.lookupByName(name)
         except libvirt.libvirtError:
             return False
+        # Oz's guests are transient: once destroyed they are gone, so ask first.
+        persistent = dom.isPersistent()
         if dom.isActive():
             dom.destroy()
-        if dom.isPersistent():
+        if persistent:
             dom.undefine()
         return True
     finally:
@@ -195,6 +225,7 @@ class OzEngine:
 
         ozcompat.register()
         check_libvirt(self.host.libvirt_uri)
+        check_tree(spec, arch)
         workdir.mkdir(parents=True, exist_ok=True)
         diag_dir.mkdir(parents=True, exist_ok=True)
         # libvirt runs qemu as libvirt-qemu: it must reach the disk, kernel and initrd.

@@ -276,32 +276,41 @@ class Pipeline:
             raise KojiImageError(f"workdir: {base} is not a directory")
         created_output = not output.exists()
         output.mkdir(parents=True, exist_ok=True)
+        # Logs go straight to their final place: a failed build keeps them (the error
+        # names them), a cancelled one removes what it wrote.
+        logdir = output / "logs"
+        logs_before = set(logdir.iterdir()) if logdir.exists() else set()
+        logdir.mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".koji-image-staging-", dir=output))
-        logdir = staging / "logs"
-        logdir.mkdir()
         work = Path(tempfile.mkdtemp(prefix="koji-image-", dir=base))
+        # libvirt runs qemu as libvirt-qemu, which must reach the disks under it.
+        work.chmod(0o755)
         results: list[ArchResult] = []
         ok = False
         try:
             started = datetime.datetime.now(datetime.UTC)
             for arch in self.spec.arches:
-                (work / arch.value).mkdir()
+                (work / arch.value).mkdir(mode=0o755)
                 results.append(self.build_arch(arch, work / arch.value, staging, logdir))
             manifest = self._manifest(results, started, Runner(logdir, self.log, self.cancel))
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             digests = [(o.file, Digest(o.size, o.sha256)) for r in results for o in r.outputs]
             (staging / "CHECKSUM").write_text(checksum_text(digests))
-            _publish(staging, output)
+            for f in sorted(staging.iterdir()):
+                os.replace(f, output / f.name)
             ok = True
         except BaseException as exc:
-            keep_logs = not isinstance(exc, (KeyboardInterrupt, CancelledError))
-            if keep_logs and any(logdir.iterdir()):
-                _publish_logs(logdir, output)
+            if isinstance(exc, (KeyboardInterrupt, CancelledError)):
+                for f in set(logdir.iterdir()) - logs_before:
+                    f.unlink()
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            if not ok and created_output and not any(output.iterdir()):
-                output.rmdir()
+            if not ok:
+                if not any(logdir.iterdir()):
+                    logdir.rmdir()
+                if created_output and not any(output.iterdir()):
+                    output.rmdir()
             if keep_workdir:
                 self.log.info("work dir kept: %s", work)
             else:
@@ -330,23 +339,6 @@ class Pipeline:
             "tools": tool_versions(runner, self.spec.arches),
             "logs": sorted(p.name for p in runner.log_dir.iterdir()),
         }
-
-
-def _publish(staging: Path, output: Path) -> None:
-    logs = output / "logs"
-    logs.mkdir(exist_ok=True)
-    for f in sorted((staging / "logs").iterdir()):
-        os.replace(f, logs / f.name)
-    for f in sorted(staging.iterdir()):
-        if f.is_file():
-            os.replace(f, output / f.name)
-
-
-def _publish_logs(logdir: Path, output: Path) -> None:
-    logs = output / "logs"
-    logs.mkdir(exist_ok=True)
-    for f in sorted(logdir.iterdir()):
-        os.replace(f, logs / f.name)
 
 
 def tool_versions(runner: Runner, arches: tuple[Arch, ...]) -> dict[str, str]:
