@@ -160,11 +160,14 @@ def cmd_boot_test(args: argparse.Namespace, cancel: threading.Event) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
+                                           datefmt="%H:%M:%S"))
+    handler.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
-        logging.getLogger("oz").setLevel(logging.WARNING)
+        # Oz's own chatter goes to logs/oz-ARCH.log; the terminal gets its warnings only.
+        handler.addFilter(lambda r: not r.name.startswith("oz") or r.levelno >= logging.WARNING)
+    logging.basicConfig(level=logging.DEBUG, handlers=[handler])
     cancel = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
