@@ -121,6 +121,11 @@ class Pipeline:
             qcow2_compat=spec.qcow2_compat, xz_preset=spec.xz_preset,
             mtime=int(datetime.datetime.now(datetime.UTC).timestamp()))
 
+    def work_space(self) -> int:
+        """Bytes of work files one arch needs at most: the base disk and a copy per variant
+        (sparse, so the used part, bounded by the disk size)."""
+        return min(self.spec.disk_size, 4) * GiB * (1 + len(self.spec.variants))
+
     # -- one arch (the kojid child task calls this) ----------------------------------
     def build_arch(self, arch: Arch, workdir: Path, outdir: Path, logdir: Path) -> ArchResult:
         """Build every variant and format of one arch into ``outdir``; logs into ``logdir``."""
@@ -131,8 +136,7 @@ class Pipeline:
         def report(stage: str, message: str, done: int = 0, total: int = 0) -> None:
             self.progress(Progress(a, stage, message, done, total))
 
-        check_space(workdir, min(self.spec.disk_size, 4) * GiB * (1 + len(self.spec.variants)),
-                    f"the {a} work files", "--workdir")
+        check_space(workdir, self.work_space(), f"the {a} work files", "--workdir")
         with self._timed(res, "install"):
             engine = OzEngine(self.host, self.log, self.cancel)
             inst = engine.install(self.spec, arch, workdir / "install", logdir,
@@ -274,6 +278,7 @@ class Pipeline:
         base = workdir_base or self.host.workdir
         if not base.is_dir():
             raise KojiImageError(f"workdir: {base} is not a directory")
+        check_space(base, self.work_space(), "the work files", "--workdir")
         created_output = not output.exists()
         output.mkdir(parents=True, exist_ok=True)
         # Logs go straight to their final place: a failed build keeps them (the error
