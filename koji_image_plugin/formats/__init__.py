@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..checksums import Digest
+from ..checksums import Digest, HashingSink, HashingWriter
 from ..runner import Runner
 
 
@@ -81,6 +81,24 @@ class Writer(Protocol):
 
     def same_content(self, path: Path, raw: Path, raw_sha256: str, runner: Runner,
                      log_name: str) -> bool: ...
+
+
+def write_stream(cmds: list[list[str]], dest: Path, runner: Runner, log_name: str) -> Digest:
+    """Run a pipeline whose stdout is the output file; hash it on the way to disk."""
+    sink = HashingWriter(dest)
+    try:
+        runner.pipeline(cmds, log_name=log_name, sink=sink)
+    except BaseException:
+        sink.abort()
+        raise
+    return sink.close()
+
+
+def stream_sha256(cmds: list[list[str]], runner: Runner, log_name: str) -> str:
+    """SHA-256 of a pipeline's stdout (an output expanded back to its disk)."""
+    sink = HashingSink()
+    runner.pipeline(cmds, log_name=log_name, sink=sink)
+    return sink.hexdigest()
 
 
 def xz_argv(opts: ConvertOptions) -> list[str]:

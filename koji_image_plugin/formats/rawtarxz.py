@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..checksums import Digest, HashingSink, HashingWriter
+from ..checksums import Digest
 from ..runner import Runner
-from . import ConvertOptions, ImageFormat, xz_argv
+from . import ConvertOptions, ImageFormat, stream_sha256, write_stream, xz_argv
 
 MEMBER = "disk.raw"
 
@@ -35,19 +35,11 @@ class Writer:
 
     def write(self, raw: Path, dest: Path, opts: ConvertOptions, runner: Runner,
               log_name: str) -> Digest:
-        sink = HashingWriter(dest)
-        try:
-            runner.pipeline(self.commands(raw, dest, opts), log_name=log_name, sink=sink)
-        except BaseException:
-            sink.abort()
-            raise
-        return sink.close()
+        return write_stream(self.commands(raw, dest, opts), dest, runner, log_name)
 
     def same_content(self, path: Path, raw: Path, raw_sha256: str, runner: Runner,
                      log_name: str) -> bool:
-        sink = HashingSink()
-        runner.pipeline([
+        return stream_sha256([
             ["xz", "--decompress", "--stdout", str(path)],
             ["tar", "--extract", "--to-stdout", "--file=-", MEMBER],
-        ], log_name=log_name, sink=sink)
-        return sink.hexdigest() == raw_sha256
+        ], runner, log_name) == raw_sha256
