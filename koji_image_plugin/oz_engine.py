@@ -89,7 +89,8 @@ def oz_config(host: HostConfig, workdir: Path, diag_dir: Path) -> configparser.C
         "image_type": "raw",
     }
     cfg["cache"] = {"original_media": "no", "modified_media": "no", "jeos": "no"}
-    cfg["timeouts"] = {"install": str(install), "inactivity": str(inactivity),
+    cfg["timeouts"] = {"install": str(install),
+                       "inactivity": str(ozcompat.oz_inactivity(inactivity)),
                        "boot": "600", "shutdown": "120"}
     return cfg
 

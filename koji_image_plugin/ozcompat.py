@@ -9,6 +9,11 @@
   a log file and puts the kernel console on that serial port, so a stalled install can be
   diagnosed from what the guest printed (Oz itself only takes a screenshot).
 
+- Inactivity: Oz 0.17's ``timed_loop`` calls its install callback once every 10 s, and
+  the callback counts *calls*, so ``[timeouts] inactivity = 300`` means 3000 s of
+  silence (while Oz's message says "300 seconds"). ``oz_inactivity`` converts real
+  seconds into Oz's unit.
+
 Everything here is applied at run time and is idempotent.
 """
 
@@ -32,6 +37,14 @@ def register() -> None:
         oz.Debian.version_to_config.setdefault(version, oz.Debian.version_to_config["9"])
     for version in FEDORA_NEW:
         oz.Fedora.version_to_config.setdefault(version, oz.Fedora.version_to_config["29"])
+
+
+OZ_CHECK_INTERVAL = 10
+
+
+def oz_inactivity(seconds: int) -> int:
+    """Oz's ``inactivity`` setting for ``seconds`` of no disk or network activity."""
+    return max(1, -(-seconds // OZ_CHECK_INTERVAL))
 
 
 def supported(family: str, version: str) -> bool:

@@ -132,7 +132,9 @@ def test_host_config_file_and_kvm_detection(tmp_path: Path) -> None:
     assert (h.resolved_domain_type, h.accel, h.install_memory_mb) == ("qemu", "tcg", 3072)
     assert h.timeouts() == (3600, 900)
     cfg = oz_config(h, tmp_path / "w", tmp_path / "d")
-    assert cfg["libvirt"]["type"] == "qemu" and cfg["timeouts"]["inactivity"] == "900"
+    # Oz counts inactivity in checks, one every 10 s.
+    assert cfg["libvirt"]["type"] == "qemu" and cfg["timeouts"]["inactivity"] == "90"
+    assert ozcompat.oz_inactivity(25) == 3 and ozcompat.oz_inactivity(5) == 1
     assert cfg["paths"]["screenshot_dir"] == str(tmp_path / "d")
     conf.write_text("[libvirt]\ntype = xen\n")
     with pytest.raises(HostError, match="use one of auto, kvm, qemu"):

@@ -87,8 +87,10 @@ def check_build(out: Path, arch: str, expect: dict[str, list[str]]) -> dict[str,
     assert {"cloud-init", "openssh-server", "grub-pc"} <= names
     assert any(n.startswith("linux-image-") for n in names)
     assert set(info["verified"]) == set(files)
-    for key in ("install", "prepare", "customize", "convert", "boot_test", "verify"):
+    for key in ("install", "prepare", "customize", "convert", "boot_test"):
         assert info["timings"][key] > 0
+    # Verification runs during the boot tests; what is left after them may take no time.
+    assert info["timings"]["verify"] >= 0
     assert manifest["tools"]["oz"].startswith("0.17")
     assert manifest["spec"]["release"] == "7"
     for log in (f"oz-{arch}.log", f"install-console-{arch}.log", f"oz-{arch}.tdl"):
@@ -158,7 +160,8 @@ def test_a_stalled_install_is_diagnosed_and_leaves_nothing(trees: None, tmp_path
     assert list(logs.glob("*.ppm")) or list(logs.glob("*.png"))
     assert "hanging on purpose" in (logs / "install-console-x86_64.tail.txt").read_text()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name != "logs"]
-    assert time.monotonic() - t0 < 400
+    # Oz's inactivity is converted to real seconds (Oz alone would wait 10 times longer).
+    assert time.monotonic() - t0 < 200
     assert host_state() == before
 
 
