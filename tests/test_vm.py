@@ -87,10 +87,12 @@ def check_build(out: Path, arch: str, expect: dict[str, list[str]]) -> dict[str,
     assert {"cloud-init", "openssh-server", "grub-pc"} <= names
     assert any(n.startswith("linux-image-") for n in names)
     assert set(info["verified"]) == set(files)
-    for key in ("install", "prepare", "customize", "convert", "boot_test"):
+    for key in ("install", "convert", "boot_test"):
         assert info["timings"][key] > 0
-    # Verification runs during the boot tests; what is left after them may take no time.
-    assert info["timings"]["verify"] >= 0
+    # Preparing (fstrim, dpkg status) takes well under a second, and verification runs
+    # during the boot tests: both may round to 0.0 s.
+    for key in ("prepare", "customize", "verify", "convert_cpu"):
+        assert info["timings"][key] >= 0
     assert manifest["tools"]["oz"].startswith("0.17")
     assert manifest["spec"]["release"] == "7"
     for log in (f"oz-{arch}.log", f"install-console-{arch}.log", f"oz-{arch}.tdl"):
