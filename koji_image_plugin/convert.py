@@ -1,14 +1,18 @@
 """The conversion stage: every output of a base disk written at once.
 
-All jobs start together and each may use every core (xz ``--threads=0``, qemu-img with
-out-of-order writes), so the stage's wall time approaches its CPU time divided by the
-cores, and nothing waits for another job: the stage scales with the core count.
+All jobs start together; the cores are shared among the xz jobs (``--threads`` = cores /
+xz jobs, at least 1: more threads than cores only adds switching and cache misses, and
+single-threaded xz compresses a little better), and qemu-img compresses on its own
+thread pool with out-of-order writes. So the stage's wall time approaches its CPU time
+divided by the cores, nothing waits for another job, and it scales with the core count.
 ``bench/convert`` measures it against the sequential way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
 import resource
 import threading
 import time
@@ -67,6 +71,9 @@ def convert_all(jobs: Sequence[Job], opts: ConvertOptions, runner: Runner,
     """Write every job's output concurrently; return results in job order and the
     stage's wall and CPU seconds (CPU of the tools, from their rusage)."""
     lock = threading.Lock()
+    if opts.xz_threads == 0:
+        xz_jobs = sum(1 for j in jobs if j.fmt.uses_xz) or 1
+        opts = dataclasses.replace(opts, xz_threads=max(1, cores() // xz_jobs))
 
     def one(job: Job) -> Done:
         t0 = time.monotonic()
@@ -80,6 +87,11 @@ def convert_all(jobs: Sequence[Job], opts: ConvertOptions, runner: Runner,
     cpu0, t0 = children_cpu(), time.monotonic()
     results = run_concurrently(runner, [functools.partial(one, j) for j in jobs])
     return results, StageStats(time.monotonic() - t0, children_cpu() - cpu0)
+
+
+def cores() -> int:
+    """CPUs this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0))
 
 
 def children_cpu() -> float:

@@ -39,6 +39,10 @@ class ImageFormat(enum.StrEnum):
                 "raw.xz": "xz"}[self.value]
 
     @property
+    def uses_xz(self) -> bool:
+        return self.compression == "xz"
+
+    @property
     def koji_name(self) -> str:
         """The name Koji's built-in ``image-build --format`` uses."""
         return {"qcow2": "qcow2", "raw.tar.xz": "raw.tar.xz", "raw.xz": "raw-xz"}[self.value]
@@ -64,8 +68,8 @@ _MODULES = {
 class ConvertOptions:
     qcow2_compat: str = "1.1"
     xz_preset: int = 6
-    #: xz threads; 0 = one per core. Every job may use all cores: the conversions run at
-    #: once and the kernel shares the CPUs, so no job waits for another.
+    #: xz threads per job; 0 = share the cores among the xz jobs running at once
+    #: (convert_all decides), so they neither wait for each other nor oversubscribe.
     xz_threads: int = 0
     #: tar member mtime, so the same disk gives the same tar.
     mtime: int = 0
