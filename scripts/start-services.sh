@@ -15,7 +15,9 @@ done
 if ! virsh -c qemu:///system net-info default >/dev/null 2>&1; then
     virsh -c qemu:///system net-define /usr/share/libvirt/networks/default.xml >/dev/null
 fi
-if ! virsh -c qemu:///system net-info default | grep -q '^Active:.*yes'; then
+# Read the state first: with pipefail, `virsh ... | grep -q` fails when grep quits early.
+state=$(virsh -c qemu:///system net-info default)
+if ! grep -Eq '^Active:[[:space:]]+yes' <<<"$state"; then
     virsh -c qemu:///system net-start default >/dev/null
 fi
 echo "services: libvirtd, virtlogd and the default network are running"
