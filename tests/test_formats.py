@@ -149,12 +149,15 @@ def test_convert_all_stops_the_others_when_one_fails(small_disk: Path, runner: R
     assert not (tmp_path / "ok.raw.xz").exists()
 
 
-def test_xz_jobs_share_the_cores(small_disk: Path, runner: Runner, tmp_path: Path) -> None:
+def test_xz_jobs_share_the_cores_without_oversubscribing(small_disk: Path, runner: Runner,
+                                                         tmp_path: Path) -> None:
     from koji_image_plugin.convert import Job, convert_all, cores
 
     jobs = [Job(small_disk, tmp_path / f"o{i}.raw.xz", ImageFormat.RAW_XZ, f"x{i}")
             for i in range(2)]
     convert_all(jobs, ConvertOptions(xz_preset=0), runner)
-    want = max(1, cores() // 2)
+    from koji_image_plugin.convert import XZ_CORES_PER_JOB
+
+    want = cores() // max(1, min(2, cores() // XZ_CORES_PER_JOB))
     for i in range(2):
         assert f"--threads={want}" in (tmp_path / "logs" / f"x{i}.log").read_text()

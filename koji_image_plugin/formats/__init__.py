@@ -68,8 +68,8 @@ _MODULES = {
 class ConvertOptions:
     qcow2_compat: str = "1.1"
     xz_preset: int = 6
-    #: xz threads per job; 0 = share the cores among the xz jobs running at once
-    #: (convert_all decides), so they neither wait for each other nor oversubscribe.
+    #: xz threads per job; 0 = the cores shared among the xz jobs that run at once
+    #: (convert_all decides).
     xz_threads: int = 0
     #: tar member mtime, so the same disk gives the same tar.
     mtime: int = 0
