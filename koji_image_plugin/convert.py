@@ -11,6 +11,7 @@ one after the other). So the stage keeps every core busy and scales with the cor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -80,10 +81,7 @@ def convert_all(jobs: Sequence[Job], opts: ConvertOptions, runner: Runner,
 
     def one(job: Job) -> Done:
         t0 = time.monotonic()
-        if job.fmt.uses_xz:
-            with xz_slots:
-                digest = job.fmt.writer().write(job.raw, job.dest, opts, runner, job.log_name)
-        else:
+        with xz_slots if job.fmt.uses_xz else contextlib.nullcontext():
             digest = job.fmt.writer().write(job.raw, job.dest, opts, runner, job.log_name)
         done = Done(job, digest, time.monotonic() - t0)
         if on_done:
