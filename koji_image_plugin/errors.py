@@ -78,3 +78,7 @@ class BootTestError(KojiImageError):
 
 class VerifyError(KojiImageError):
     """An output does not expand to the same disk content as the booted image."""
+
+
+class BootFailedError(KojiImageError):
+    """An image booted but did not pass its boot test (a hub build fails on it)."""

@@ -77,7 +77,7 @@ def load(path: Path | None = None) -> HostConfig:
     cfg = HostConfig()
     if not path.exists():
         return cfg
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
     try:
         parser.read(path)
         get = parser.get

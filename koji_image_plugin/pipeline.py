@@ -297,7 +297,7 @@ class Pipeline:
             for arch in self.spec.arches:
                 (work / arch.value).mkdir(mode=0o755)
                 results.append(self.build_arch(arch, work / arch.value, staging, logdir))
-            manifest = self._manifest(results, started, Runner(logdir, self.log, self.cancel))
+            manifest = self.manifest(results, started, Runner(logdir, self.log, self.cancel))
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             digests = [(o.file, Digest(o.size, o.sha256)) for r in results for o in r.outputs]
             (staging / "CHECKSUM").write_text(checksum_text(digests))
@@ -323,7 +323,7 @@ class Pipeline:
         return BuildResult(self.spec, output, results, output / "manifest.json",
                            output / "CHECKSUM")
 
-    def _manifest(self, results: list[ArchResult], started: datetime.datetime,
+    def manifest(self, results: list[ArchResult], started: datetime.datetime,
                   runner: Runner) -> dict[str, Any]:
         return {
             "manifest": "koji-image-plugin", "manifest_version": 1,

@@ -81,8 +81,19 @@ SCHEMA: dict[str, Any] = {
         },
         "qcow2_compat": {"enum": ["0.10", "1.1"]},
         "xz_preset": {"type": "integer", "minimum": 0, "maximum": 9},
-        "target": {"type": "string", "description": "Koji build target (hub builds)"},
-        "can_fail": {"type": "array", "items": {"enum": [a.value for a in Arch]}},
+        "target": {"type": "string", "pattern": NAME_RE,
+                   "description": "Koji build target (hub builds)"},
+        "can_fail": {"type": "array", "items": {"enum": [a.value for a in Arch]},
+                     "description": "arches whose failure does not fail the build "
+                                    "(hub builds)"},
+        "scratch": {"type": "boolean", "description": "scratch build: results kept "
+                    "in the task, no build imported (hub builds)"},
+        "skip_tag": {"type": "boolean", "description": "do not tag the build into the "
+                     "target's destination tag (hub builds)"},
+        "ksurl": {"type": "string", "minLength": 1,
+                  "description": "SCM URL to check the kickstart/preseed out of, e.g. "
+                                 "git+https://host/repo.git#ref; kickstart is then a "
+                                 "path inside it (hub builds)"},
     },
 }
 
@@ -138,6 +149,9 @@ class ImageSpec:
     description: str = ""
     target: str | None = None
     can_fail: tuple[Arch, ...] = ()
+    scratch: bool = False
+    skip_tag: bool = False
+    ksurl: str | None = None
     source: str = "<spec>"
     #: False when the release is the date-based default (local mode then picks the next
     #: free ``DATE.N``, as Koji's getNextRelease does on a hub)
@@ -182,6 +196,12 @@ class ImageSpec:
             out["target"] = self.target
         if self.can_fail:
             out["can_fail"] = [a.value for a in self.can_fail]
+        if self.scratch:
+            out["scratch"] = True
+        if self.skip_tag:
+            out["skip_tag"] = True
+        if self.ksurl:
+            out["ksurl"] = self.ksurl
         return out
 
     def output_names(self) -> list[str]:
@@ -314,9 +334,14 @@ def check(data: Any, base_dir: Path | None) -> list[Problem]:
         if isinstance(repo, str) and urlparse(repo).scheme not in URL_SCHEMES:
             problems.append(Problem(f"repos[{i}]", f"{repo!r} is not a URL"))
 
+    if base_dir is not None and "ksurl" in data:
+        problems.append(Problem("ksurl", "an SCM kickstart is checked out by the hub "
+                                "build; for a local build check it out yourself and set "
+                                "kickstart to the file's path"))
     for key in ("kickstart", "preseed"):
         value = data.get(key)
-        if key not in bad and isinstance(value, str) and base_dir is not None:
+        if (key not in bad and isinstance(value, str) and base_dir is not None
+                and "ksurl" not in data):
             path = (base_dir / value)
             if not path.is_file():
                 problems.append(Problem(key, f"file {str(path)!r} does not exist"))
@@ -364,7 +389,9 @@ def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None
         boot_test=BootTest(enabled=bool(boot["enabled"]), timeout=int(boot["timeout"])),
         qcow2_compat=d["qcow2_compat"], xz_preset=int(d["xz_preset"]),
         description=d["description"], target=d.get("target"),
-        can_fail=tuple(Arch(a) for a in d.get("can_fail", [])), source=source,
+        can_fail=tuple(Arch(a) for a in d.get("can_fail", [])),
+        scratch=bool(d.get("scratch")), skip_tag=bool(d.get("skip_tag")),
+        ksurl=d.get("ksurl"), source=source,
         release_given=bool(d.get("release")),
     )
 
@@ -375,8 +402,10 @@ def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None
 #: a local build (they matter to a hub build and are kept for it).
 KOJI_INI_KEYS = {"name", "version", "release", "target", "install_tree", "arches",
                  "format", "kickstart", "ksurl", "ksversion", "distro", "disk_size",
-                 "repo", "can_fail", "variants"}
-KOJI_INI_IGNORED = {"scratch", "skip_tag", "specfile", "noverifyssl", "background",
+                 "repo", "can_fail", "variants", "scratch", "skip_tag"}
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+            "false": False, "no": False, "off": False, "0": False}
+KOJI_INI_IGNORED = {"specfile", "noverifyssl", "background",
                     "wait", "nowait", "noprogress", "ova_option", "factory_parameter"}
 
 
@@ -433,9 +462,14 @@ def ini_to_dict(text: str, source: str) -> dict[str, Any]:
                 problems.append(Problem("[image-build].disk_size",
                                         f"{value!r} is not a whole number of GiB"))
         elif key == "ksurl":
-            problems.append(Problem("[image-build].ksurl", "an SCM kickstart is fetched "
-                                    "by the hub build; for a local build check it out and "
-                                    "set kickstart to its path"))
+            out["ksurl"] = value.strip()
+        elif key in ("scratch", "skip_tag"):
+            flag = value.strip().lower()
+            if flag not in BOOLEANS:
+                problems.append(Problem(f"[image-build].{key}", f"{value!r} is not a "
+                                        "yes/no value; use true or false"))
+            else:
+                out[key] = BOOLEANS[flag]
         elif key == "ksversion":
             continue
     if problems:
@@ -446,21 +480,26 @@ def ini_to_dict(text: str, source: str) -> dict[str, Any]:
     return out
 
 
-def load(path: Path, today: datetime.date | None = None) -> ImageSpec:
-    """Read a YAML spec, or a Koji image-build INI file (by its ``[image-build]``)."""
+def read(path: Path) -> Any:
+    """The raw mapping of a YAML spec or a Koji image-build INI file (by its
+    ``[image-build]``), not yet validated."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(source, [Problem("(file)", f"cannot read it: {exc.strerror}")]) from exc
     if re.search(r"^\s*\[image-build\]\s*$", text, re.M):
-        data: Any = ini_to_dict(text, source)
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark else "(file)"
-            raise SpecError(source, [Problem(where, f"not valid YAML: "
-                                     f"{getattr(exc, 'problem', exc)}")]) from exc
-    return from_dict(data, source=source, base_dir=path.parent.resolve(), today=today)
+        return ini_to_dict(text, source)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        raise SpecError(source, [Problem(where, f"not valid YAML: "
+                                 f"{getattr(exc, 'problem', exc)}")]) from exc
+
+
+def load(path: Path, today: datetime.date | None = None) -> ImageSpec:
+    """Read and check a spec file; relative file names in it are relative to it."""
+    return from_dict(read(path), source=str(path), base_dir=path.parent.resolve(),
+                     today=today)

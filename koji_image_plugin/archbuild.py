@@ -1,0 +1,65 @@
+"""One arch of a hub build, as the kojid child task runs it, without any Koji in it.
+
+A private work dir under the builder's configured one (removed whatever happens), the
+pipeline's ``build_arch``, then the files the task uploads next to the images: the arch's
+``manifest.json``, its ``CHECKSUM`` (as ``.sha256``, Koji's checksum archive type) and the
+Oz template. Every name is checked against Koji's archive types before anything is handed
+to the hub. A boot test that fails raises after the record is written, so the task still
+uploads the logs and the manifest that say why.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .arches import Arch
+from .checksums import Digest, checksum_text
+from .errors import BootFailedError
+from .kojiresult import arch_record, check_importable, checksum_name, manifest_name
+from .pipeline import Pipeline
+from .runner import Runner
+
+
+@dataclass(frozen=True)
+class ArchOutput:
+    files: list[str]
+    record: dict[str, Any]
+
+
+def build(pipeline: Pipeline, arch: Arch, outdir: Path, logdir: Path) -> ArchOutput:
+    """Build ``arch`` into ``outdir`` (images + records), logs into ``logdir``."""
+    spec = pipeline.spec
+    base = pipeline.host.workdir
+    work = Path(tempfile.mkdtemp(prefix=f"koji-image-{arch.value}-", dir=base))
+    # libvirt runs qemu as libvirt-qemu, which must reach the disks under it.
+    work.chmod(0o755)
+    started = datetime.datetime.now(datetime.UTC)
+    try:
+        res = pipeline.build_arch(arch, work, outdir, logdir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    runner = Runner(logdir, pipeline.log, pipeline.cancel)
+    manifest = pipeline.manifest([res], started, runner)
+    mname, cname = manifest_name(spec.nvr, arch.value), checksum_name(spec.nvr, arch.value)
+    (outdir / mname).write_text(json.dumps(manifest, indent=2) + "\n")
+    (outdir / cname).write_text(checksum_text((o.file, Digest(o.size, o.sha256))
+                                              for o in res.outputs))
+    tdl = logdir / f"oz-{arch.value}.tdl"
+    files = [o.file for o in res.outputs] + [mname, cname]
+    if tdl.exists():
+        shutil.copyfile(tdl, outdir / f"{spec.nvr}.{arch.value}.tdl.xml")
+        files.append(f"{spec.nvr}.{arch.value}.tdl.xml")
+    check_importable(files)
+    record = arch_record(manifest, arch.value, mname, cname)
+    if pipeline.boot and not res.passed:
+        failed = [b for b in res.boot_tests if not b["passed"]]
+        raise BootFailedError(f"{arch.value}: boot test failed for "
+                            + "; ".join(f"{b['variant']}: {b['detail']}" for b in failed)
+                            + f"; see {Path(failed[0]['console_log']).name}")
+    return ArchOutput(files, record)

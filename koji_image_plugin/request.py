@@ -1,0 +1,111 @@
+"""A hub build request: ``cloudImageBuild``'s arguments checked with the spec's own schema.
+
+The hub plugin and the CLI plugin both call :func:`build_request`, so a bad request fails
+on the user's machine in well under a second with the same messages the hub would send.
+On top of the spec's rules a hub build adds what a shared service must refuse: paths on
+the builder (``file://`` trees, absolute kickstart paths) and URLs that are not SCM URLs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from .arches import Arch
+from .errors import Problem
+from .spec import check
+
+#: Where the CLI uploads a kickstart or preseed in the hub's work dir
+#: (``koji_cli.lib.unique_path(UPLOAD_PREFIX)/FILE``); the builder fetches it from there.
+UPLOAD_PREFIX = "cli-cloud-image"
+UPLOAD_RE = re.compile(rf"^{UPLOAD_PREFIX}/[A-Za-z0-9._-]+/[A-Za-z0-9._+-]+$")
+HUB_URL_SCHEMES = ("http", "https", "ftp")
+#: koji.daemon.SCM.types, flattened (a test checks they agree).
+SCM_SCHEMES = ("cvs://", "cvs+ssh://", "git://", "git+http://", "git+https://",
+               "git+rsync://", "git+ssh://", "svn://", "svn+http://", "svn+https://",
+               "svn+ssh://")
+#: The arguments of cloudImageBuild; opts must not repeat them.
+ARGUMENTS = ("name", "version", "target", "arches")
+
+
+def split_arches(arches: Any) -> tuple[list[Any], list[Problem]]:
+    """Koji's arch list forms (a list, or a space/comma separated string), with Koji's
+    spellings (i386, i586) mapped to this project's (i686)."""
+    if isinstance(arches, str):
+        items: list[Any] = [a for a in re.split(r"[\s,]+", arches) if a]
+    elif isinstance(arches, (list, tuple)):
+        items = list(arches)
+    else:
+        return [], [Problem("arches", f"must be a list of arches, not "
+                            f"{type(arches).__name__}")]
+    out = []
+    for a in items:
+        try:
+            out.append(Arch.parse(a).value if isinstance(a, str) else a)
+        except ValueError:
+            out.append(a)  # the schema names it with the allowed values
+    return out, []
+
+
+def build_request(name: Any, version: Any, target: Any, arches: Any,
+                  opts: Any = None) -> tuple[dict[str, Any], list[Problem]]:
+    """The request as one spec mapping, and every problem with it."""
+    problems: list[Problem] = []
+    if opts is None:
+        opts = {}
+    if not isinstance(opts, Mapping):
+        problems.append(Problem("opts", "must be a mapping of spec fields to values, not "
+                                f"{type(opts).__name__}"))
+        opts = {}
+    for key in ARGUMENTS:
+        if key in opts:
+            problems.append(Problem(f"opts.{key}", "is an argument of cloudImageBuild; "
+                                    "give it there, not in opts"))
+    arch_list, arch_problems = split_arches(arches)
+    problems += arch_problems
+    data = {k: v for k, v in opts.items() if k not in ARGUMENTS}
+    data.update(name=name, version=version, target=target, arches=arch_list)
+    if arch_problems:
+        data.pop("arches")
+    checked = check_request(data)
+    if arch_problems:  # the schema would only add "arches: is required"
+        checked = [p for p in checked if p.field != "arches"]
+    problems += checked
+    return data, sorted(set(problems), key=lambda p: (p.field, p.message))
+
+
+def check_request(data: Mapping[str, Any]) -> list[Problem]:
+    """The spec's problems plus the hub's own rules."""
+    problems = check(data, base_dir=None)
+    if "target" not in data:
+        problems.append(Problem("target", "must name a Koji build target"))
+    for key in ("install_tree",):
+        value = data.get(key)
+        if isinstance(value, str) and urlparse(value).scheme == "file":
+            problems.append(Problem(key, "file:// is a path on the builder; give an "
+                                    "http, https or ftp URL the builder can fetch"))
+    for i, repo in enumerate(data.get("repos") or []):
+        if isinstance(repo, str) and urlparse(repo).scheme not in HUB_URL_SCHEMES:
+            problems.append(Problem(f"repos[{i}]", f"{repo!r}: give an http, https or "
+                                    "ftp URL the builder can fetch"))
+    ksurl = data.get("ksurl")
+    if isinstance(ksurl, str) and not ksurl.startswith(SCM_SCHEMES):
+        problems.append(Problem("ksurl", f"{ksurl!r} is not an SCM URL; use one of "
+                                + ", ".join(SCM_SCHEMES)))
+    for key in ("kickstart", "preseed"):
+        value = data.get(key)
+        if not isinstance(value, str):
+            continue
+        if ksurl is not None:
+            parts = value.split("/")
+            if value.startswith("/") or ".." in parts:
+                problems.append(Problem(key, f"{value!r} must be a path inside the ksurl "
+                                        "checkout, without '..' or a leading '/'"))
+        elif not UPLOAD_RE.match(value):
+            problems.append(Problem(key, f"{value!r} is not an uploaded file; give "
+                                    f"--{key} "
+                                    "FILE to the CLI (it uploads it) or a ksurl"))
+    return problems
+
