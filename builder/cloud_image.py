@@ -1,0 +1,273 @@
+"""kojid plugin: build cloud images. Enable with ``plugins = cloud_image`` in kojid.conf.
+
+``cloudImageBuild`` (the parent, queued by the hub plugin) reserves the build, runs one
+``createCloudImage`` child per arch, and imports the results as an image build (or keeps
+them as a scratch build) and tags it. The child runs koji_image_plugin's pipeline (Oz in a
+libvirt guest, conversions, boot test) and uploads images, records and logs; the logs
+are streamed to the hub while they are written, so ``koji watch-logs`` follows the
+install. Configuration: /etc/kojid/plugins/cloud_image.conf (``$KOJI_CLOUD_IMAGE_CONF``),
+the same sections as koji-image.conf.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+import koji
+import koji.daemon
+from koji.tasks import BaseTaskHandler, ServerExit
+
+from koji_image_plugin import archbuild, hostconfig
+from koji_image_plugin.arches import Arch
+from koji_image_plugin.errors import KojiImageError
+from koji_image_plugin.kojiresult import arch_result
+from koji_image_plugin.pipeline import Pipeline
+from koji_image_plugin.spec import from_dict
+
+CONFIG_FILE = "/etc/kojid/plugins/cloud_image.conf"
+#: seconds between two uploads of the growing logs
+LOG_INTERVAL = 5
+
+
+def config_path():
+    return Path(os.environ.get("KOJI_CLOUD_IMAGE_CONF", CONFIG_FILE))
+
+
+class CloudImageBuildTask(BaseTaskHandler):
+    """The parent: one build, one child per arch."""
+
+    Methods = ['cloudImageBuild']
+    _taskWeight = 0.2
+
+    def handler(self, name, version, target, arches, opts=None):
+        opts = dict(opts or {})
+        scratch = bool(opts.get('scratch'))
+        target_info = self.session.getBuildTarget(target, strict=True)
+        build_tag = target_info['build_tag']
+        buildconfig = self.session.getBuildConfig(build_tag)
+        tag_arches = [koji.canonArch(a) for a in (buildconfig['arches'] or '').split()]
+        if not tag_arches:
+            raise koji.BuildError(f"No arches for tag {buildconfig['name']} "
+                                  f"[{buildconfig['id']}]")
+        for arch in arches:
+            if koji.canonArch(arch) not in tag_arches:
+                raise koji.BuildError(f"arches: {arch} is not an arch of build tag "
+                                      f"{buildconfig['name']} ({' '.join(tag_arches)})")
+        self.session.host.assertPolicy('build_rpm', {
+            'user_id': self.session.getTaskInfo(self.id)['owner'],
+            'source': opts.get('ksurl'),
+            'task_id': self.id,
+            'build_tag': build_tag,
+            'skip_tag': bool(opts.get('skip_tag')),
+            'scratch': scratch,
+            'from_scm': bool(opts.get('ksurl')),
+            'target': target_info['name'],
+            'tag': None if opts.get('skip_tag') else target_info['dest_tag'],
+        })
+        release = opts.get('release')
+        bld_info = None
+        if not scratch:
+            self.check_package(name, target_info)
+            bld_info = self.session.host.initImageBuild(
+                self.id, dict(name=name, version=version, release=release, epoch=0,
+                              extra={'cloud_image': {'version': 1, 'request': opts}}))
+            release = bld_info['release']
+        elif not release:
+            release = self.session.getNextRelease(dict(name=name, version=version))
+        try:
+            subtasks = {}
+            for arch in arches:
+                subtasks[arch] = self.subtask(
+                    'createCloudImage',
+                    [name, version, release, arch, target_info, build_tag, opts],
+                    label=arch, arch=koji.canonArch(arch))
+            canfail = [subtasks[a] for a in arches if a in (opts.get('can_fail') or [])]
+            results = self.wait(list(subtasks.values()), all=True, failany=True,
+                                canfail=canfail)
+            by_arch = {arch: results[subtasks[arch]] for arch in arches}
+            failed = sorted(a for a, r in by_arch.items()
+                            if isinstance(r, dict) and 'faultCode' in r)
+            if len(failed) == len(arches):
+                raise koji.BuildError("every arch failed: " + "; ".join(
+                    f"{a}: {by_arch[a].get('faultString', '')}" for a in failed))
+            for arch in failed:
+                self.logger.warning("optional arch %s failed: %s", arch,
+                                    by_arch[arch].get('faultString'))
+            if scratch:
+                self.session.host.moveImageBuildToScratch(self.id, by_arch)
+            else:
+                self.session.host.completeImageBuild(self.id, bld_info['id'], by_arch)
+        except (SystemExit, ServerExit, KeyboardInterrupt):
+            raise
+        except Exception:
+            if bld_info:
+                self.session.host.failBuild(self.id, bld_info['id'])
+            raise
+        if not scratch and not opts.get('skip_tag'):
+            tag_task = self.subtask('tagBuild', [target_info['dest_tag'], bld_info['id'],
+                                                 False, None, True],
+                                    label='tag', arch='noarch')
+            self.wait(tag_task)
+        nvr = f'{name}-{version}-{release}'
+        return {
+            'nvr': nvr,
+            'build_id': bld_info['id'] if bld_info else None,
+            'scratch': scratch,
+            'tasks': {arch: subtasks[arch] for arch in arches},
+            'failed_arches': failed,
+            'report': (f'Scratch image build {nvr}: results in the arch tasks' if scratch
+                       else f'image build results in: {koji.pathinfo.imagebuild(bld_info)}'),
+        }
+
+    def check_package(self, name, target_info):
+        pkg_cfg = self.session.getPackageConfig(target_info['dest_tag_name'], name)
+        tag = target_info['dest_tag_name']
+        if pkg_cfg is None:
+            raise koji.BuildError(f"package (image) {name} not in list for tag {tag}; add it "
+                                  f"with: koji add-pkg --owner USER {tag} {name}")
+        if pkg_cfg['blocked']:
+            raise koji.BuildError(f"package (image) {name} is blocked for tag {tag}")
+
+
+class CreateCloudImageTask(BaseTaskHandler):
+    """One arch: install, convert, boot-test, upload."""
+
+    Methods = ['createCloudImage']
+    _taskWeight = 2.0
+
+    def handler(self, name, version, release, arch, target_info, build_tag, opts):
+        host = hostconfig.load(config_path())
+        data = dict(opts)
+        data.update(name=name, version=version, release=release, arches=[arch])
+        data.pop('can_fail', None)
+        src = self.fetch_auto_file(opts)
+        if src:
+            data['preseed' if 'preseed' in opts else 'kickstart'] = src
+        data.pop('ksurl', None)
+        try:
+            spec = from_dict(data, source=f'task {self.id}')
+        except KojiImageError as exc:
+            raise koji.ParameterError(str(exc)) from exc
+        # Images are big: they are made under the plugin's workdir, not kojid's.
+        base = Path(tempfile.mkdtemp(prefix=f'koji-image-task-{self.id}-',
+                                     dir=host.workdir))
+        try:
+            return self.build(spec, host, arch, base)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+
+    def build(self, spec, host, arch, base):
+        outdir = base / 'out'
+        logdir = base / 'logs'
+        outdir.mkdir()
+        logdir.mkdir()
+        cancel = threading.Event()
+        log = logging.getLogger('koji.build.cloud_image')
+        progress_log = logdir / 'cloud-image.log'
+
+        def progress(p):
+            with open(progress_log, 'a') as f:
+                f.write(f"{p.arch or '-'} {p.stage}: {p.message}\n")
+
+        pipeline = Pipeline(spec, host, log=log, progress=progress, cancel=cancel)
+        streamer = LogStreamer(self.session, logdir, self.getUploadDir())
+        outcome = {}
+
+        def work():
+            try:
+                outcome['ok'] = archbuild.build(pipeline, Arch(arch), outdir, logdir)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the task's thread
+                outcome['error'] = exc
+
+        worker = threading.Thread(target=work, name=f'cloud-image-{arch}')
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(LOG_INTERVAL)
+                streamer.upload()
+        except BaseException:
+            # kojid cancels a task with SIGINT, then SIGTERM, then SIGKILL: clean up
+            # (destroy the guest, release the disks) without being interrupted again.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+            cancel.set()
+            worker.join()
+            raise
+        finally:
+            streamer.upload()
+            streamer.close()
+            self.upload_diagnostics(logdir)
+        if 'error' in outcome:
+            exc = outcome['error']
+            if (outdir / (f'{spec.nvr}.{arch}.manifest.json')).exists():
+                self.uploadFile(str(outdir / (f'{spec.nvr}.{arch}.manifest.json')))
+            if isinstance(exc, KojiImageError):
+                raise koji.BuildError(str(exc))
+            raise exc
+        result = outcome['ok']
+        for name_ in result.files:
+            self.uploadFile(str(outdir / name_))
+            (outdir / name_).unlink()
+        logs = sorted(p.name for p in logdir.iterdir() if p.name.endswith('.log'))
+        return arch_result(self.id, arch, result.files, logs, result.record)
+
+    def fetch_auto_file(self, opts):
+        """The kickstart/preseed on this builder: from the CLI's upload or from SCM."""
+        key = 'preseed' if 'preseed' in opts else 'kickstart'
+        if not opts.get(key):
+            return None
+        if not opts.get('ksurl'):
+            return self.localPath(f'work/{opts[key]}')
+        scm = koji.daemon.SCM(opts['ksurl'])
+        scm.assert_allowed(
+            allowed=getattr(self.options, 'allowed_scms', ''),
+            session=self.session,
+            by_config=getattr(self.options, 'allowed_scms_use_config', True),
+            by_policy=getattr(self.options, 'allowed_scms_use_policy', False),
+            policy_data={
+                'user_id': self.session.getTaskInfo(self.id)['owner'],
+                'channel': 'image',
+                'scratch': bool(opts.get('scratch')),
+            })
+        scmdir = os.path.join(self.workdir, 'scm')
+        koji.ensuredir(scmdir)
+        srcdir = scm.checkout(scmdir, self.session, self.getUploadDir(),
+                              os.path.join(self.workdir, 'checkout.log'))
+        path = os.path.realpath(os.path.join(srcdir, opts[key]))
+        if not path.startswith(os.path.realpath(srcdir) + os.sep) or not os.path.isfile(path):
+            raise koji.BuildError(f"{key}: {opts[key]} is not a file in {opts['ksurl']}")
+        return path
+
+    def upload_diagnostics(self, logdir):
+        """Screenshots, console tails and the Oz template: not logs, but the first thing
+        to read when an install fails."""
+        for p in sorted(logdir.iterdir()):
+            if p.is_file() and not p.name.endswith('.log') and p.stat().st_size:
+                self.uploadFile(str(p))
+
+
+class LogStreamer:
+    """koji.daemon.log_output's upload loop, for every log a build writes."""
+
+    def __init__(self, session, logdir, uploadpath):
+        self.session = session
+        self.logdir = logdir
+        self.uploadpath = uploadpath
+        self.files = {}
+
+    def upload(self):
+        for path in sorted(self.logdir.glob('*.log')):
+            fd = self.files.get(path.name)
+            if fd is None:
+                fd = self.files[path.name] = open(path, 'rb')
+            koji.daemon.incremental_upload(self.session, path.name, fd, self.uploadpath)
+
+    def close(self):
+        for fd in self.files.values():
+            fd.close()
+        self.files.clear()
+

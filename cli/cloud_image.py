@@ -1,0 +1,205 @@
+"""koji CLI plugin: ``koji cloud-image-build`` and ``koji cloud-image-info``.
+
+The request is checked here with the same schema the hub uses before anything is
+uploaded, so a bad request fails at once with every problem named. Koji's own
+``image-build`` command is left alone: these are new commands.
+"""
+
+import json
+import os
+import sys
+from optparse import OptionParser
+from pathlib import Path
+
+import koji
+from koji.plugin import export_cli
+from koji_cli.lib import (
+    _progress_callback,
+    _running_in_bg,
+    activate_session,
+    ensure_connection,
+    get_usage_str,
+    unique_path,
+    watch_tasks,
+)
+
+from koji_image_plugin import kojiresult, request
+from koji_image_plugin.errors import KojiImageError, Problem
+from koji_image_plugin.formats import ImageFormat
+from koji_image_plugin.spec import read
+
+
+def _parser():
+    usage = get_usage_str(
+        "usage: %prog cloud-image-build [options] NAME VERSION TARGET INSTALL_TREE ARCH "
+        "[ARCH...]\n       %prog cloud-image-build --config FILE [options]")
+    parser = OptionParser(usage=usage, description=(
+        "Build cloud images (qcow2, raw.tar.xz, raw.xz, EC2) with Oz on a Koji builder, "
+        "boot-test them and import them as an image build. INSTALL_TREE may contain "
+        "$arch. --config reads a koji-image YAML spec or a koji image-build INI file; "
+        "options given as well override it."))
+    add = parser.add_option
+    add("--config", metavar="FILE", help="YAML spec or koji image-build INI file")
+    add("--kickstart", metavar="FILE", help="kickstart (Fedora) or preseed (Debian) file "
+        "to upload; with --ksurl, its path inside the SCM checkout")
+    add("--ksurl", metavar="SCMURL", help="SCM URL to check the kickstart out of, "
+        "e.g. git+https://pagure.io/fedora-kickstarts.git#f19")
+    add("--ksversion", metavar="VERSION", help="accepted for koji image-build users; Oz "
+        "reads the kickstart as it is, so it has no effect")
+    add("--distro", help="Fedora-NN, Fedora-rawhide or Debian-NN")
+    add("--format", action="append", dest="formats", metavar="FORMAT",
+        help="output format, repeatable: " + ", ".join(f.value for f in ImageFormat)
+        + " (Koji's raw-xz means raw.xz); default qcow2 and raw.tar.xz")
+    add("--variant", action="append", dest="variants", metavar="VARIANT",
+        help="image variant, repeatable: generic, ec2; default generic")
+    add("--repo", action="append", dest="repos", metavar="URL",
+        help="extra package repository, repeatable")
+    add("--release", help="release; default: the next free one, as Koji picks it")
+    add("--disk-size", type="int", metavar="GIB", help="disk size in GiB (default 10)")
+    add("--scratch", action="store_true", default=None, help="scratch build")
+    add("--can-fail", metavar="ARCHES", help="comma-separated arches that may fail "
+        "without failing the build")
+    add("--skip-tag", action="store_true", default=None,
+        help="do not tag the build into the target's destination tag")
+    add("--no-boot-test", action="store_true", default=False,
+        help="do not boot-test the images")
+    add("--priority", type="int", help="task priority relative to the default "
+        "(negative: admins only)")
+    add("--wait", action="store_true", default=None, help="wait for the build (default "
+        "when in the foreground)")
+    add("--nowait", action="store_false", dest="wait", help="do not wait")
+    add("--noprogress", action="store_true", default=False,
+        help="do not show the upload progress")
+    add("--quiet", action="store_true", default=None, help="print only errors")
+    return parser
+
+
+def _fail(parser, problems):
+    lines = [str(p) for p in problems]
+    parser.error("invalid cloud image request:\n  " + "\n  ".join(lines))
+
+
+def _request(parser, options, args):
+    """(name, version, target, arches, opts, local kickstart path) or a parser error."""
+    data = {}
+    base = Path.cwd()
+    if options.config:
+        path = Path(options.config)
+        try:
+            loaded = read(path)
+        except KojiImageError as exc:
+            parser.error(str(exc))
+        if not isinstance(loaded, dict):
+            parser.error(f"{path}: a spec must be a mapping of fields to values")
+        data.update(loaded)
+        base = path.parent
+        if args:
+            parser.error("give either --config FILE or NAME VERSION TARGET INSTALL_TREE "
+                         "ARCH..., not both")
+    elif len(args) < 5:
+        parser.error("NAME, VERSION, TARGET, INSTALL_TREE and at least one ARCH are needed "
+                     "(or --config FILE)")
+    else:
+        data.update(name=args[0], version=args[1], target=args[2], install_tree=args[3],
+                    arches=args[4:])
+    for key, value in (("distro", options.distro), ("release", options.release),
+                       ("disk_size", options.disk_size), ("ksurl", options.ksurl),
+                       ("repos", options.repos), ("variants", options.variants),
+                       ("scratch", options.scratch), ("skip_tag", options.skip_tag)):
+        if value is not None:
+            data[key] = value
+    if options.formats:
+        data["formats"] = [ImageFormat.from_koji(f).value if f in ("raw-xz",) else f
+                           for f in options.formats]
+    if options.can_fail:
+        data["can_fail"] = request.split_arches(options.can_fail)[0]
+    if options.no_boot_test:
+        data["boot_test"] = dict(data.get("boot_test") or {}, enabled=False)
+    if options.kickstart:
+        data.pop("preseed", None)
+        data["kickstart"] = options.kickstart
+        base = Path.cwd()
+    debian = str(data.get("distro", "")).startswith("Debian")
+    if debian and "kickstart" in data:
+        data["preseed"] = data.pop("kickstart")
+    key = "preseed" if debian else "kickstart"
+    local = None
+    problems = []
+    if data.get(key) and not data.get("ksurl"):
+        local = base / data[key]
+        if not local.is_file():
+            problems.append(Problem(key, f"file {str(local)!r} does not exist"))
+        # checked as the hub will see it: a file uploaded by this command
+        data[key] = f"{request.UPLOAD_PREFIX}/check/{local.name}"
+    name, version, target, arches = (data.pop(k, None) for k in request.ARGUMENTS)
+    checked, more = request.build_request(name, version, target, arches, data)
+    problems += more
+    if problems:
+        _fail(parser, problems)
+    opts = {k: v for k, v in checked.items() if k not in request.ARGUMENTS}
+    return name, str(version), target, checked["arches"], opts, local
+
+
+@export_cli
+def handle_cloud_image_build(goptions, session, args):
+    "[build] Build cloud images with Oz, boot-test them, import them as an image build"
+    parser = _parser()
+    options, args = parser.parse_args(args)
+    name, version, target, arches, opts, local = _request(parser, options, args)
+    quiet = goptions.quiet if options.quiet is None else options.quiet
+    activate_session(session, goptions)
+    if local is not None:
+        key = "preseed" if "preseed" in opts else "kickstart"
+        serverdir = unique_path(request.UPLOAD_PREFIX)
+        callback = None if (_running_in_bg() or options.noprogress or quiet) \
+            else _progress_callback
+        session.uploadWrapper(str(local), serverdir, callback=callback)
+        if callback:
+            print()
+        opts[key] = f"{serverdir}/{local.name}"
+    task_id = session.cloudImageBuild(name, version, target, arches, opts,
+                                      priority=options.priority)
+    if not quiet:
+        print(f"Created task: {task_id}")
+        print(f"Task info: {goptions.weburl}/taskinfo?taskID={task_id}")
+    if options.wait or (options.wait is None and not _running_in_bg()):
+        session.logout()
+        rv = watch_tasks(session, [task_id], quiet=quiet,
+                         poll_interval=goptions.poll_interval, topurl=goptions.topurl)
+        if not quiet:
+            try:
+                info = session.cloudImageInfo(task=task_id)
+            except koji.GenericError as exc:
+                print(f"no results: {exc}", file=sys.stderr)
+            else:
+                print("\n".join(kojiresult.format_info(info)))
+        return rv
+    return None
+
+
+@export_cli
+def handle_cloud_image_info(goptions, session, args):
+    "[info] Show what a cloud image build or task made and whether it booted"
+    parser = OptionParser(usage=get_usage_str(
+        "usage: %prog cloud-image-info [options] BUILD|TASK_ID"), description=(
+        "BUILD is an NVR or build id given as build:ID; a number is a task id (the "
+        "build's parent task or one arch task)."))
+    parser.add_option("--json", action="store_true", help="print the record as JSON")
+    options, args = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("give one build (NVR) or task id")
+    ensure_connection(session, goptions)
+    arg = args[0]
+    if arg.isdigit():
+        info = session.cloudImageInfo(task=int(arg))
+    elif arg.startswith("build:") and arg[6:].isdigit():
+        info = session.cloudImageInfo(build=int(arg[6:]))
+    else:
+        info = session.cloudImageInfo(build=arg)
+    if options.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        print("\n".join(kojiresult.format_info(info)))
+        base = (info.get("build") or {}).get("path")
+        if base:
+            print(f"Files: {os.path.join(base, 'images')}")

@@ -1,0 +1,166 @@
+"""Koji hub plugin: the cloud-image build API. Enable with ``Plugins = cloud_image``.
+
+``cloudImageBuild`` checks the request with the same schema as the YAML spec (every
+problem at once, each naming its field), the caller's ``image`` permission, the target and
+its arches, and queues a ``cloudImageBuild`` task in the ``image`` channel for the kojid
+plugin. ``cloudImageInfo`` returns what a build or task made. The ``postImport`` callback
+keeps each arch's record (images, checksums, boot verdicts) in the build's extra.
+
+A hub plugin that fails to import takes the whole hub offline, so nothing here may raise
+at import time: if the core library is missing, the API says so when called.
+"""
+
+import json
+import logging
+
+import koji
+import koji.tasks
+import kojihub
+from koji.context import context
+from koji.plugin import callback, export
+
+logger = logging.getLogger('koji.plugin.cloud_image')
+
+try:
+    from koji_image_plugin import kojiresult, request
+    from koji_image_plugin.errors import Problem
+    CORE_ERROR = None
+except Exception as exc:  # noqa: BLE001 - see the module docstring
+    CORE_ERROR = f'{type(exc).__name__}: {exc}'
+    logger.error('cloud_image: the koji_image_plugin library does not import: %s',
+                 CORE_ERROR)
+
+koji.tasks.LEGACY_SIGNATURES['cloudImageBuild'] = [
+    [['name', 'version', 'target', 'arches', 'opts'], None, None, (None,)]]
+koji.tasks.LEGACY_SIGNATURES['createCloudImage'] = [
+    [['name', 'version', 'release', 'arch', 'target_info', 'build_tag', 'opts'],
+     None, None, (None,)]]
+
+RECORD_KEY = 'cloud_image'
+
+
+def _core():
+    if CORE_ERROR:
+        raise koji.GenericError('cloud_image plugin: the koji_image_plugin library is not '
+                                f'usable on this hub ({CORE_ERROR}); install '
+                                'python3-koji-image-plugin')
+
+
+@export
+def cloudImageBuild(name, version, target, arches, opts=None, priority=None):
+    """Queue a cloud image build; returns the parent task id."""
+    _core()
+    context.session.assertLogin()
+    context.session.assertPerm('image')
+    data, problems = request.build_request(name, version, target, arches, opts)
+    if not problems:
+        problems = _check_target(data)
+    if problems:
+        raise koji.ParameterError('invalid cloud image request: '
+                                  + '; '.join(str(p) for p in problems))
+    task_opts = {'channel': 'image'}
+    if priority is not None:
+        priority = kojihub.convert_value(priority, cast=int)
+        if priority < 0 and not context.session.hasPerm('admin'):
+            raise koji.ActionNotAllowed('priority: only admins may create high-priority '
+                                        'tasks; use 0 or more')
+        task_opts['priority'] = koji.PRIO_DEFAULT + priority
+    args = {k: data.pop(k) for k in ('name', 'version', 'target', 'arches')}
+    return kojihub.make_task('cloudImageBuild',
+                             [args['name'], str(args['version']), args['target'],
+                              args['arches'], data], **task_opts)
+
+
+def _check_target(data):
+    target = kojihub.get_build_target(data['target'])
+    if not target:
+        return [Problem('target', f"no build target {data['target']!r}; see "
+                                "koji list-targets")]
+    config = kojihub.RootExports().getBuildConfig(target['build_tag'])
+    tag_arches = {koji.canonArch(a) for a in (config.get('arches') or '').split()}
+    missing = [a for a in data['arches'] if koji.canonArch(a) not in tag_arches]
+    if missing:
+        return [Problem('arches', f"{', '.join(missing)} not among the arches of "
+                                f"build tag {target['build_tag_name']} "
+                                f"({' '.join(sorted(tag_arches)) or 'none'})")]
+    return []
+
+
+@export
+def cloudImageInfo(build=None, task=None):
+    """What a cloud image build (NVR or id) or task (its parent or an arch task) made:
+    {'build', 'task_id', 'scratch', 'arches': {arch: record}}; read-only."""
+    _core()
+    if (build is None) == (task is None):
+        raise koji.ParameterError('give exactly one of build and task')
+    if build is not None:
+        return _build_info(kojihub.get_build(build, strict=True))
+    return _task_info(kojihub.convert_value(task, cast=int))
+
+
+def _build_info(binfo):
+    extra = binfo.get('extra') or {}
+    record = extra.get(RECORD_KEY)
+    if record is None:
+        raise koji.GenericError(f"{binfo['nvr']} is not a cloud image build")
+    return {
+        'build': {'id': binfo['id'], 'nvr': binfo['nvr'],
+                  'state': koji.BUILD_STATES[binfo['state']],
+                  'path': koji.pathinfo.imagebuild(binfo)},
+        'task_id': binfo.get('task_id'),
+        'scratch': False,
+        'arches': record.get('arches', {}),
+    }
+
+
+def _task_info(task_id):
+    root = kojihub.RootExports()
+    info = root.getTaskInfo(task_id, strict=True)
+    if info['method'] == 'createCloudImage' and info.get('parent'):
+        info = root.getTaskInfo(info['parent'], strict=True)
+    if info['method'] != 'cloudImageBuild':
+        raise koji.GenericError(f"task {task_id} is a {info['method']} task, not a cloud "
+                                "image build")
+    out = {'build': None, 'task_id': info['id'], 'scratch': None, 'arches': {},
+           'state': koji.TASK_STATES[info['state']]}
+    owner = root.getUser(info['owner'])['name']
+    if info['state'] == koji.TASK_STATES['CLOSED']:
+        result = root.getTaskResult(info['id'])
+        out['scratch'] = result['scratch']
+        if result.get('build_id'):
+            return dict(_build_info(kojihub.get_build(result['build_id'], strict=True)),
+                        task_id=info['id'])
+    for child in root.getTaskChildren(info['id']):
+        if child['method'] != 'createCloudImage':
+            continue
+        arch = child['label']
+        if child['state'] == koji.TASK_STATES['CLOSED']:
+            res = root.getTaskResult(child['id'])
+            out['arches'][arch] = dict(res.get(RECORD_KEY) or {}, task_id=child['id'])
+            if out['scratch']:
+                out['arches'][arch]['path'] = (f"{koji.pathinfo.scratch()}/{owner}/"
+                                               f"task_{child['id']}")
+        else:
+            state = koji.TASK_STATES[child['state']]
+            out['arches'][arch] = {'task_id': child['id'], 'state': state,
+                                   'error': None if state in ('FREE', 'OPEN', 'ASSIGNED')
+                                   else state}
+    return out
+
+
+@callback('postImport')
+def record_arch(cbtype, *args, **kws):
+    """Keep an arch's cloud-image record in the build's extra as it is imported."""
+    image = kws.get('image')
+    if kws.get('type') != 'image' or not isinstance(image, dict):
+        return
+    record = image.get(RECORD_KEY)
+    if record is None or CORE_ERROR:
+        return
+    binfo = kojihub.get_build(kws['build']['id'], strict=True)
+    extra = kojiresult.merge_record(binfo.get('extra'), image['arch'], record)
+    update = kojihub.UpdateProcessor('build', clauses=['id=%(id)i'],
+                                     values={'id': binfo['id']})
+    update.set(extra=json.dumps(extra))
+    update.execute()
+
