@@ -140,11 +140,16 @@ def _task_info(task_id):
             if out['scratch']:
                 out['arches'][arch]['path'] = (f"{koji.pathinfo.scratch()}/{owner}/"
                                                f"task_{child['id']}")
+        elif child['state'] in (koji.TASK_STATES['FAILED'], koji.TASK_STATES['CANCELED']):
+            try:
+                root.getTaskResult(child['id'])
+                error = koji.TASK_STATES[child['state']]
+            except Exception as exc:  # noqa: BLE001 - the task's own failure, shown as is
+                error = str(exc).strip().splitlines()[-1]
+            out['arches'][arch] = {'task_id': child['id'], 'error': error}
         else:
-            state = koji.TASK_STATES[child['state']]
-            out['arches'][arch] = {'task_id': child['id'], 'state': state,
-                                   'error': None if state in ('FREE', 'OPEN', 'ASSIGNED')
-                                   else state}
+            out['arches'][arch] = {'task_id': child['id'],
+                                   'state': koji.TASK_STATES[child['state']]}
     return out
 
 

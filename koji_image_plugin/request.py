@@ -21,7 +21,6 @@ from .spec import check
 #: (``koji_cli.lib.unique_path(UPLOAD_PREFIX)/FILE``); the builder fetches it from there.
 UPLOAD_PREFIX = "cli-cloud-image"
 UPLOAD_RE = re.compile(rf"^{UPLOAD_PREFIX}/[A-Za-z0-9._-]+/[A-Za-z0-9._+-]+$")
-HUB_URL_SCHEMES = ("http", "https", "ftp")
 #: koji.daemon.SCM.types, flattened (a test checks they agree).
 SCM_SCHEMES = ("cvs://", "cvs+ssh://", "git://", "git+http://", "git+https://",
                "git+rsync://", "git+ssh://", "svn://", "svn+http://", "svn+https://",
@@ -87,9 +86,9 @@ def check_request(data: Mapping[str, Any]) -> list[Problem]:
             problems.append(Problem(key, "file:// is a path on the builder; give an "
                                     "http, https or ftp URL the builder can fetch"))
     for i, repo in enumerate(data.get("repos") or []):
-        if isinstance(repo, str) and urlparse(repo).scheme not in HUB_URL_SCHEMES:
-            problems.append(Problem(f"repos[{i}]", f"{repo!r}: give an http, https or "
-                                    "ftp URL the builder can fetch"))
+        if isinstance(repo, str) and urlparse(repo).scheme == "file":
+            problems.append(Problem(f"repos[{i}]", "file:// is a path on the builder; give "
+                                    "an http, https or ftp URL the builder can fetch"))
     ksurl = data.get("ksurl")
     if isinstance(ksurl, str) and not ksurl.startswith(SCM_SCHEMES):
         problems.append(Problem("ksurl", f"{ksurl!r} is not an SCM URL; use one of "
