@@ -202,4 +202,4 @@ def handle_cloud_image_info(goptions, session, args):
         print("\n".join(kojiresult.format_info(info)))
         base = (info.get("build") or {}).get("path")
         if base:
-            print(f"Files: {os.path.join(base, 'images')}")
+            print(f"Files: {base}")

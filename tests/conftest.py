@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,15 @@ def host_state() -> dict[str, set[str]]:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+BUILD_TREE = REPO / "tests" / "fixtures" / "offline_tree" / "build_tree.py"
+
+
+@pytest.fixture(scope="session")
+def trees() -> None:
+    """Build (or reuse) the offline trees for both arches; a failure fails the tests."""
+    for arch in ("x86_64", "i686"):
+        done = subprocess.run([sys.executable, str(BUILD_TREE), "--arch", arch],
+                              stdout=subprocess.PIPE, text=True, timeout=1800)
+        assert done.returncode == 0, f"building the {arch} offline tree failed"

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,7 @@ from .conftest import REPO, host_state, is_root, make_disk
 pytestmark = [pytest.mark.vm,
               pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")]
 
-BUILD_TREE = REPO / "tests" / "fixtures" / "offline_tree" / "build_tree.py"
 TREES = "file:///var/cache/koji-image-plugin/trees/debian-12-$arch"
-
-
-@pytest.fixture(scope="session")
-def trees() -> None:
-    """Build (or reuse) the offline trees for both arches; a failure fails the tests."""
-    for arch in ("x86_64", "i686"):
-        done = subprocess.run([sys.executable, str(BUILD_TREE), "--arch", arch],
-                              stdout=subprocess.PIPE, text=True, timeout=1800)
-        assert done.returncode == 0, f"building the {arch} offline tree failed"
 
 
 @pytest.fixture

@@ -1,0 +1,276 @@
+"""The three Koji plugins, loaded by path the way Koji loads them, driven through the real
+koji library and CLI against the stand-in hub and kojid (tests/kojistub).
+
+The fast tests cover what is refused and where; the VM test runs one build end to end:
+CLI submit -> hub plugin -> kojid parent and child -> the real pipeline (offline tree,
+TCG here) -> import -> tag -> ``koji cloud-image-info``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import http.server
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import koji
+import pytest
+
+from tests.kojistub import client_session, run_cli, start_hub, start_kojid, write_client_config
+
+from .conftest import REPO, host_state, is_root
+
+TREE = "http://192.168.122.1:{port}/debian-12-$arch/"
+GOOD = {"distro": "Debian-12", "install_tree": TREE.format(port=8), "disk_size": 2}
+SEED = {
+    "users": [
+        {"name": "admin", "password": "admin-pw", "perms": ["admin"]},
+        {"name": "releng", "password": "releng-pw", "perms": ["image"]},
+        {"name": "alice", "password": "alice-pw"},
+        {"name": "builder", "password": "builder-pw", "host": True},
+    ],
+    "hosts": [{"name": "builder", "arches": "x86_64 i386 i686",
+               "channels": ["default", "image"], "capacity": 8.0}],
+    "tags": [{"name": "f19-build", "arches": "x86_64 i686"},
+             {"name": "el-build", "arches": "x86_64"},
+             {"name": "f19"}],
+    "targets": [{"name": "f19", "build_tag": "f19-build", "dest_tag": "f19"},
+                {"name": "el", "build_tag": "el-build", "dest_tag": "f19"}],
+    "packages": [{"tag": "f19", "package": "Test-Cloud-Base", "owner": "releng"},
+                 {"tag": "f19", "package": "Blocked-Image", "owner": "releng",
+                  "blocked": True}],
+}
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Any]:
+    h = start_hub(tmp_path / "top", SEED, tmp_path, plugin_path=REPO / "hub",
+                  plugins=("cloud_image",))
+    yield h
+    h.stop()
+
+
+@pytest.fixture
+def cli_conf(tmp_path: Path, hub: Any) -> Path:
+    return write_client_config(tmp_path / "koji.conf", hub, plugin_paths=(REPO / "cli",))
+
+
+def tasks(hub: Any) -> list[dict[str, Any]]:
+    return list(hub.state()["tasks"].values()) if isinstance(hub.state()["tasks"], dict) \
+        else list(hub.state()["tasks"])
+
+
+@pytest.mark.parametrize("user,args,kwargs,error", [
+    ("releng", ("Test-Cloud-Base", "12", "nosuch", ["x86_64"], GOOD), {},
+     "target: no build target 'nosuch'"),
+    ("releng", ("Test-Cloud-Base", "12", "el", "x86_64 i386", GOOD), {},
+     "arches: i686 not among the arches of build tag el-build (x86_64)"),
+    ("releng", ("Test-Cloud-Base", "12", "f19", ["x86_64"],
+                dict(GOOD, install_tree="file:///srv/tree", preseed="/etc/shadow",
+                     colour="blue")), {},
+     "colour: unknown field"),
+    ("releng", ("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD), {"priority": -5},
+     "priority: only admins may create high-priority tasks"),
+    ("alice", ("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD), {},
+     "image permission required (logged in as alice)"),
+    (None, ("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD), {},
+     "you must be logged in for this operation"),
+])
+def test_hub_refuses_bad_requests_naming_the_field_and_queues_nothing(
+        hub: Any, user: str | None, args: tuple[Any, ...], kwargs: dict[str, Any],
+        error: str) -> None:
+    session = client_session(hub, user, f"{user}-pw") if user else client_session(hub)
+    with pytest.raises(koji.GenericError) as exc:
+        session.cloudImageBuild(*args, **kwargs)
+    assert error in str(exc.value)
+    assert tasks(hub) == []
+
+
+def test_hub_reports_every_problem_of_a_request_at_once(hub: Any) -> None:
+    session = client_session(hub, "releng", "releng-pw")
+    with pytest.raises(koji.ParameterError) as exc:
+        session.cloudImageBuild("bad name", "1-2", "f19", ["aarch64"],
+                                dict(GOOD, install_tree="file:///srv", formats=["vmdk"],
+                                     preseed="/etc/shadow", repos=["file:///r"]))
+    message = str(exc.value)
+    for field in ("arches[0]", "formats[0]", "install_tree", "name", "preseed",
+                  "repos[0]", "version"):
+        assert f"{field}: " in message, message
+
+
+def test_a_good_request_is_queued_in_the_image_channel(hub: Any) -> None:
+    admin = client_session(hub, "admin", "admin-pw")
+    task_id = admin.cloudImageBuild("Test-Cloud-Base", "12", "f19", "x86_64 i386",
+                                    GOOD, priority=-5)
+    info = admin.getTaskInfo(task_id, request=True)
+    assert info["method"] == "cloudImageBuild"
+    assert admin.getChannel(info["channel_id"])["name"] == "image"
+    assert info["priority"] == koji.PRIO_DEFAULT - 5
+    name, version, target, arches, opts = info["request"]
+    assert (name, version, target, arches) == ("Test-Cloud-Base", "12", "f19",
+                                               ["x86_64", "i686"])
+    assert opts == GOOD
+
+
+def test_cli_refuses_a_bad_request_before_contacting_the_hub(hub: Any, cli_conf: Path,
+                                                               tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    done = run_cli(cli_conf, "releng", "wrong-password", "cloud-image-build",
+                   "Test-Cloud-Base", "12", "f19", "file:///srv/tree", "aarch64",
+                   "--distro", "Debian-12", "--format", "vmdk", "--disk-size", "0",
+                   "--kickstart", str(tmp_path / "missing.preseed"))
+    elapsed = time.monotonic() - t0
+    assert done.returncode == 2, done
+    for line in ("arches[0]: 'aarch64' is not allowed; use one of: x86_64, i686",
+                 "disk_size: 0 is out of range: at least 1",
+                 "formats[0]: 'vmdk' is not allowed",
+                 "install_tree: file:// is a path on the builder",
+                 f"preseed: file '{tmp_path / 'missing.preseed'}' does not exist"):
+        assert line in done.stderr, done.stderr
+    # the wrong password proves it: a request that reached the hub would fail on login
+    assert "password" not in done.stderr
+    assert tasks(hub) == [] and not hub.state()["uploads"]
+    print(f"CLI refused the request in {elapsed:.2f} s")
+
+
+def test_cli_submits_a_koji_ini_config_and_uploads_the_preseed(
+        hub: Any, cli_conf: Path, tmp_path: Path) -> None:
+    preseed = tmp_path / "cloud.preseed"
+    preseed.write_text("d-i debian-installer/locale string en_US\n")
+    ini = tmp_path / "image-build.ini"
+    ini.write_text("[image-build]\nname = Test-Cloud-Base\nversion = 12\ntarget = f19\n"
+                   f"install_tree = {GOOD['install_tree']}\narches = x86_64,i386\n"
+                   "format = qcow2,raw-xz\ndistro = Debian-12\nkickstart = cloud.preseed\n"
+                   "disk_size = 2\nscratch = true\n")
+    done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-build", "--config",
+                   str(ini), "--nowait")
+    assert done.returncode == 0, done.stderr
+    task_id = int(done.stdout.split("Created task: ")[1].split()[0])
+    session = client_session(hub, "releng", "releng-pw")
+    _, _, _, arches, opts = session.getTaskInfo(task_id, request=True)["request"]
+    assert arches == ["x86_64", "i686"]
+    assert opts["formats"] == ["qcow2", "raw.xz"] and opts["scratch"] is True
+    uploaded = Path(hub.topdir) / "work" / opts["preseed"]
+    assert uploaded.read_text() == preseed.read_text()
+
+
+def test_cloud_image_build_does_not_shadow_kojis_image_build(cli_conf: Path) -> None:
+    done = run_cli(cli_conf, "releng", "releng-pw", "help")
+    assert "cloud-image-build" in done.stdout and "cloud-image-info" in done.stdout
+    builtin = run_cli(cli_conf, "releng", "releng-pw", "image-build", "--help")
+    assert "--ova-option" in builtin.stdout  # still Koji's own command
+
+
+def test_hub_plugin_imports_when_the_core_library_is_broken(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a dependency of the library broken (the library itself comes first on the path)
+    broken = tmp_path / "shadow" / "jsonschema"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('simulated broken install')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken.parent))
+    h = start_hub(tmp_path / "top", SEED, tmp_path, plugin_path=REPO / "hub",
+                  plugins=("cloud_image",))
+    try:
+        session = client_session(h, "releng", "releng-pw")
+        assert session.hello()  # the hub stays up
+        with pytest.raises(koji.GenericError, match="simulated broken install"):
+            session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD)
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def kojid(tmp_path: Path, hub: Any) -> Iterator[Any]:
+    conf = tmp_path / "cloud_image.conf"
+    conf.write_text("[timeouts]\ninactivity = 120\ninstall = 1800\n")
+    d = start_kojid(hub.url, hub.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                    plugin_path=REPO / "builder", plugins=("cloud_image",),
+                    env={"KOJI_CLOUD_IMAGE_CONF": str(conf)})
+    yield d
+    d.stop()
+
+
+def wait_task(session: koji.ClientSession, task_id: int, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = session.getTaskInfo(task_id)
+        if info["state"] in (koji.TASK_STATES[s] for s in ("CLOSED", "FAILED", "CANCELED")):
+            return info
+        time.sleep(0.5)
+    raise AssertionError(f"task {task_id} did not finish in {timeout} s")
+
+
+def test_parent_refuses_a_package_not_on_the_tag_list(hub: Any, kojid: Any) -> None:
+    session = client_session(hub, "releng", "releng-pw")
+    for name, error in (("Unlisted-Image", "package (image) Unlisted-Image not in list "
+                         "for tag f19; add it with: koji add-pkg"),
+                        ("Blocked-Image", "package (image) Blocked-Image is blocked")):
+        task_id = session.cloudImageBuild(name, "12", "f19", ["x86_64"], GOOD)
+        assert wait_task(session, task_id)["state"] == koji.TASK_STATES["FAILED"]
+        with pytest.raises(koji.GenericError, match=re.escape(error)):
+            session.getTaskResult(task_id)
+        assert session.getTaskChildren(task_id) == []
+    assert not hub.state()["builds"]
+
+
+# -- end to end, with a real guest ------------------------------------------------------
+
+@pytest.fixture
+def tree_server(trees: None) -> Iterator[str]:
+    """The offline trees over HTTP on libvirt's bridge: the hub refuses file:// trees."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory="/var/cache/koji-image-plugin/trees")
+    server = http.server.ThreadingHTTPServer(("192.168.122.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield TREE.format(port=server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.vm
+@pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")
+def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
+        hub: Any, kojid: Any, cli_conf: Path, tree_server: str) -> None:
+    before = host_state()
+    t0 = time.monotonic()
+    done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-build", "Test-Cloud-Base",
+                   "12", "f19", tree_server, "x86_64", "--distro", "Debian-12",
+                   "--disk-size", "2", "--format", "qcow2", "--release", "1", "--wait",
+                   timeout=1800)
+    print(f"end to end: {time.monotonic() - t0:.0f} s\n{done.stdout}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Build: Test-Cloud-Base-12-1 (COMPLETE)" in done.stdout
+    assert "boot test generic: booted" in done.stdout
+
+    session = client_session(hub)
+    build = session.getBuild("Test-Cloud-Base-12-1", strict=True)
+    assert build["state"] == koji.BUILD_STATES["COMPLETE"]
+    assert [b["nvr"] for b in session.listTagged("f19")] == ["Test-Cloud-Base-12-1"]
+    archives = {a["filename"]: a for a in session.listArchives(buildID=build["id"])}
+    assert {n: a["type_name"] for n, a in archives.items()} == {
+        "Test-Cloud-Base-12-1.x86_64.qcow2": "qcow2",
+        "Test-Cloud-Base-12-1.x86_64.manifest.json": "json",
+        "Test-Cloud-Base-12-1.x86_64.CHECKSUM.sha256": "checksum",
+        "Test-Cloud-Base-12-1.x86_64.tdl.xml": "xml"}
+    record = build["extra"]["cloud_image"]["arches"]["x86_64"]
+    assert record["boot_test_passed"] is True
+    image = record["images"][0]
+    assert archives[image["file"]]["checksum"] == image["sha256"]
+    images = Path(hub.topdir) / "packages/Test-Cloud-Base/12/1/images"
+    check = subprocess.run(["sha256sum", "-c", "Test-Cloud-Base-12-1.x86_64.CHECKSUM.sha256"],
+                           cwd=images, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    logs = Path(hub.topdir) / "packages/Test-Cloud-Base/12/1/data/logs/image/x86_64"
+    assert {"install-console-x86_64.log", "oz-x86_64.log", "cloud-image.log",
+            "boot-console-x86_64-generic.log"} <= {p.name for p in logs.iterdir()}
+
+    info = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-info",
+                   "Test-Cloud-Base-12-1")
+    assert info.returncode == 0 and image["file"] in info.stdout, info
+    assert host_state() == before
