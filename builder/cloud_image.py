@@ -31,6 +31,9 @@ from koji_image_plugin.spec import from_dict
 CONFIG_FILE = "/etc/kojid/plugins/cloud_image.conf"
 #: seconds between two uploads of the growing logs
 LOG_INTERVAL = 5
+#: seconds a cancelled build may take to unwind before the task removes its disks
+#: itself: kojid sends SIGKILL about 5 s after its SIGINT
+CANCEL_GRACE = 3.5
 
 
 def config_path():
@@ -155,6 +158,7 @@ class CreateCloudImageTask(BaseTaskHandler):
         # Images are big: they are made under the plugin's workdir, not kojid's.
         base = Path(tempfile.mkdtemp(prefix=f'koji-image-task-{self.id}-',
                                      dir=host.workdir))
+        base.chmod(0o755)  # libvirt runs qemu as libvirt-qemu: it must reach the disks
         try:
             return self.build(spec, host, arch, base)
         finally:
@@ -176,31 +180,45 @@ class CreateCloudImageTask(BaseTaskHandler):
         pipeline = Pipeline(spec, host, log=log, progress=progress, cancel=cancel)
         streamer = LogStreamer(self.session, logdir, self.getUploadDir())
         outcome = {}
+        done = threading.Event()
 
         def work():
             try:
-                outcome['ok'] = archbuild.build(pipeline, Arch(arch), outdir, logdir)
+                outcome['ok'] = archbuild.build(pipeline, Arch(arch), outdir, logdir, base)
             except BaseException as exc:  # noqa: BLE001 - re-raised by the task's thread
                 outcome['error'] = exc
+            finally:
+                done.set()
 
-        worker = threading.Thread(target=work, name=f'cloud-image-{arch}')
-        worker.start()
+        # Waited for with an Event, not Thread.join: a KeyboardInterrupt inside join()
+        # marks a running thread as stopped in CPython < 3.13, and the cleanup below
+        # would not wait for it.
+        threading.Thread(target=work, name=f'cloud-image-{arch}').start()
+        finished = False
         try:
-            while worker.is_alive():
-                worker.join(LOG_INTERVAL)
+            while not done.wait(LOG_INTERVAL):
                 streamer.upload()
+            finished = True
         except BaseException:
-            # kojid cancels a task with SIGINT, then SIGTERM, then SIGKILL: clean up
-            # (destroy the guest, release the disks) without being interrupted again.
+            # kojid cancels a task with SIGINT, then SIGTERM, then SIGKILL. The cancel
+            # destroys the guest at once; the build unwinds (loop devices, mounts) if
+            # it can before the disks under ``base`` are removed by the caller.
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_IGN)
             cancel.set()
-            worker.join()
+            done.wait(CANCEL_GRACE)
             raise
         finally:
-            streamer.upload()
-            streamer.close()
-            self.upload_diagnostics(logdir)
+            try:
+                streamer.upload()
+                self.upload_diagnostics(logdir)
+            except koji.GenericError as exc:
+                if finished:
+                    raise
+                # a cancelled task's uploads are refused; its own error matters more
+                self.logger.warning('logs not uploaded: %s', exc)
+            finally:
+                streamer.close()
         if 'error' in outcome:
             exc = outcome['error']
             if (outdir / (f'{spec.nvr}.{arch}.manifest.json')).exists():

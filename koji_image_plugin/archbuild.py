@@ -32,10 +32,12 @@ class ArchOutput:
     record: dict[str, Any]
 
 
-def build(pipeline: Pipeline, arch: Arch, outdir: Path, logdir: Path) -> ArchOutput:
-    """Build ``arch`` into ``outdir`` (images + records), logs into ``logdir``."""
+def build(pipeline: Pipeline, arch: Arch, outdir: Path, logdir: Path,
+          workdir_base: Path | None = None) -> ArchOutput:
+    """Build ``arch`` into ``outdir`` (images + records), logs into ``logdir``; work files
+    in a new dir under ``workdir_base`` (default: the host config's workdir)."""
     spec = pipeline.spec
-    base = pipeline.host.workdir
+    base = workdir_base or pipeline.host.workdir
     work = Path(tempfile.mkdtemp(prefix=f"koji-image-{arch.value}-", dir=base))
     # libvirt runs qemu as libvirt-qemu, which must reach the disks under it.
     work.chmod(0o755)

@@ -171,14 +171,24 @@ class _Watch(threading.Thread):
         conn = libvirt.open(self.uri)
         last = -1
         try:
-            while not self.stop.wait(5):
+            ticks = 0
+            while not self.stop.is_set():
+                # A cancel destroys the guest within half a second: kojid follows its
+                # SIGINT with SIGKILL a few seconds later, and a guest outlives the
+                # task's process. Progress is read every 5 s.
+                cancelled = self.cancel.wait(0.5)
+                ticks += 1
+                if self.stop.is_set() or not (cancelled or ticks % 10 == 0):
+                    continue
                 try:
                     dom = conn.lookupByName(self.name_)
-                    if self.cancel.is_set():
+                    if cancelled:
                         dom.destroy()
                         return
                     _, _, _, wr_bytes, _ = dom.blockStats("vda")
                 except libvirt.libvirtError:
+                    if cancelled:  # no guest yet: look again, without spinning
+                        self.stop.wait(0.5)
                     continue
                 mib = wr_bytes >> 20
                 if mib != last:

@@ -274,3 +274,26 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
                    "Test-Cloud-Base-12-1")
     assert info.returncode == 0 and image["file"] in info.stdout, info
     assert host_state() == before
+
+
+@pytest.mark.vm
+@pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")
+def test_cancelling_a_build_destroys_its_guest_and_removes_its_disks(
+        hub: Any, kojid: Any, tree_server: str) -> None:
+    before = host_state()
+    session = client_session(hub, "releng", "releng-pw")
+    parent = session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"],
+                                     dict(GOOD, install_tree=tree_server, scratch=True))
+    deadline = time.monotonic() + 300
+    while not (host_state()["guests"] - before["guests"]):
+        assert time.monotonic() < deadline, "the install guest never started"
+        time.sleep(1)
+    t0 = time.monotonic()
+    session.cancelTask(parent)
+    while host_state() != before:
+        assert time.monotonic() - t0 < 60, f"left behind: {host_state()} vs {before}"
+        time.sleep(0.5)
+    print(f"cancel: guest destroyed and disks removed in {time.monotonic() - t0:.1f} s")
+    states = {t["method"]: t["state"] for t in session.listTasks()}
+    assert states == {"cloudImageBuild": koji.TASK_STATES["CANCELED"],
+                      "createCloudImage": koji.TASK_STATES["CANCELED"]}
