@@ -77,7 +77,8 @@ class CloudImageBuildTask(BaseTaskHandler):
             self.check_package(name, target_info)
             bld_info = self.session.host.initImageBuild(
                 self.id, dict(name=name, version=version, release=release, epoch=0,
-                              extra={'cloud_image': {'version': 1, 'request': opts}}))
+                              extra={'cloud_image': {'version': 1, 'arches_requested': arches,
+                                             'request': opts}}))
             release = bld_info['release']
         elif not release:
             release = self.session.getNextRelease(dict(name=name, version=version))
@@ -100,6 +101,15 @@ class CloudImageBuildTask(BaseTaskHandler):
             for arch in failed:
                 self.logger.warning("optional arch %s failed: %s", arch,
                                     by_arch[arch].get('faultString'))
+            # every arch uploads the same kickstart; the build has it once, as in kojid
+            seen = set()
+            for arch in arches:
+                result = by_arch[arch]
+                name = None if arch in failed else result['cloud_image'].get('auto_file')
+                if name in seen:
+                    result['files'].remove(name)
+                elif name:
+                    seen.add(name)
             if scratch:
                 self.session.host.moveImageBuildToScratch(self.id, by_arch)
             else:
@@ -147,7 +157,7 @@ class CreateCloudImageTask(BaseTaskHandler):
         data = dict(opts)
         data.update(name=name, version=version, release=release, arches=[arch])
         data.pop('can_fail', None)
-        src = self.fetch_auto_file(opts)
+        src, source = self.fetch_auto_file(opts, build_tag)
         if src:
             data['preseed' if 'preseed' in opts else 'kickstart'] = src
         data.pop('ksurl', None)
@@ -160,11 +170,11 @@ class CreateCloudImageTask(BaseTaskHandler):
                                      dir=host.workdir))
         base.chmod(0o755)  # libvirt runs qemu as libvirt-qemu: it must reach the disks
         try:
-            return self.build(spec, host, arch, base)
+            return self.build(spec, host, arch, base, source)
         finally:
             shutil.rmtree(base, ignore_errors=True)
 
-    def build(self, spec, host, arch, base):
+    def build(self, spec, host, arch, base, source):
         outdir = base / 'out'
         logdir = base / 'logs'
         outdir.mkdir()
@@ -227,38 +237,60 @@ class CreateCloudImageTask(BaseTaskHandler):
                 raise koji.BuildError(str(exc))
             raise exc
         result = outcome['ok']
-        for name_ in result.files:
-            self.uploadFile(str(outdir / name_))
-            (outdir / name_).unlink()
-        logs = sorted(p.name for p in logdir.iterdir() if p.name.endswith('.log'))
-        return arch_result(self.id, arch, result.files, logs, result.record)
+        files = list(result.files)
+        record = dict(result.record, source=source)
+        if spec.auto_file:
+            # the kickstart/preseed is kept with the build (the parent imports it once)
+            name = auto_file_name(spec)
+            shutil.copyfile(spec.auto_file, outdir / name)
+            files.append(name)
+            record['auto_file'] = name
+        for name in files:
+            self.uploadFile(str(outdir / name))
+            (outdir / name).unlink()
+        # incremental_upload skips empty files, and the hub imports only what is there
+        logs = sorted(p.name for p in logdir.iterdir()
+                      if p.name.endswith('.log') and p.stat().st_size)
+        return arch_result(self.id, arch, files, logs, record)
 
-    def fetch_auto_file(self, opts):
-        """The kickstart/preseed on this builder: from the CLI's upload or from SCM."""
+    def fetch_auto_file(self, opts, build_tag):
+        """The kickstart/preseed on this builder: from the CLI's upload or from SCM, as
+        kojid's image tasks fetch theirs (fetchKickstart). Returns (path, source)."""
         key = 'preseed' if 'preseed' in opts else 'kickstart'
         if not opts.get(key):
-            return None
+            return None, None
         if not opts.get('ksurl'):
-            return self.localPath(f'work/{opts[key]}')
-        scm = koji.daemon.SCM(opts['ksurl'])
+            path = os.path.realpath(self.localPath(f'work/{opts[key]}'))
+            if not os.path.isfile(path):
+                raise koji.BuildError(f"{key}: no uploaded file work/{opts[key]}")
+            return path, None
+        if self.taskinfo is None:
+            self.taskinfo = self.session.getTaskInfo(self.id)
+        scm = koji.daemon.SCM(opts['ksurl'], allow_password=getattr(
+            self.options, 'allow_password_in_scm_url', False))
         scm.assert_allowed(
             allowed=getattr(self.options, 'allowed_scms', ''),
             session=self.session,
             by_config=getattr(self.options, 'allowed_scms_use_config', True),
             by_policy=getattr(self.options, 'allowed_scms_use_policy', False),
             policy_data={
-                'user_id': self.session.getTaskInfo(self.id)['owner'],
-                'channel': 'image',
+                'user_id': self.taskinfo['owner'],
+                'channel': self.session.getChannel(self.taskinfo['channel_id'],
+                                                   strict=True)['name'],
                 'scratch': bool(opts.get('scratch')),
             })
         scmdir = os.path.join(self.workdir, 'scm')
         koji.ensuredir(scmdir)
+        self.run_callbacks('preSCMCheckout', scminfo=scm.get_info(), build_tag=build_tag,
+                           scratch=bool(opts.get('scratch')))
         srcdir = scm.checkout(scmdir, self.session, self.getUploadDir(),
                               os.path.join(self.workdir, 'checkout.log'))
+        self.run_callbacks('postSCMCheckout', scminfo=scm.get_info(), build_tag=build_tag,
+                           scratch=bool(opts.get('scratch')), srcdir=srcdir)
         path = os.path.realpath(os.path.join(srcdir, opts[key]))
         if not path.startswith(os.path.realpath(srcdir) + os.sep) or not os.path.isfile(path):
             raise koji.BuildError(f"{key}: {opts[key]} is not a file in {opts['ksurl']}")
-        return path
+        return path, scm.get_source()
 
     def upload_diagnostics(self, logdir):
         """Screenshots, console tails and the Oz template: not logs, but the first thing
@@ -266,6 +298,13 @@ class CreateCloudImageTask(BaseTaskHandler):
         for p in sorted(logdir.iterdir()):
             if p.is_file() and not p.name.endswith('.log') and p.stat().st_size:
                 self.uploadFile(str(p))
+
+
+def auto_file_name(spec):
+    """``NVR.ks`` (Koji's kickstart archive type) or ``NVR.preseed.cfg``."""
+    if spec.distro.family == 'Debian':
+        return f'{spec.nvr}.preseed.cfg'
+    return f'{spec.nvr}.ks'
 
 
 class LogStreamer:

@@ -6,7 +6,6 @@ uploaded, so a bad request fails at once with every problem named. Koji's own
 """
 
 import json
-import os
 import sys
 from optparse import OptionParser
 from pathlib import Path
@@ -18,15 +17,28 @@ from koji_cli.lib import (
     _running_in_bg,
     activate_session,
     ensure_connection,
+    error,
     get_usage_str,
     unique_path,
     watch_tasks,
 )
 
-from koji_image_plugin import kojiresult, request
-from koji_image_plugin.errors import KojiImageError, Problem
-from koji_image_plugin.formats import ImageFormat
-from koji_image_plugin.spec import read
+# The koji command loads every plugin at start: an import error here would break all of
+# koji's commands, so a broken install only breaks these two.
+try:
+    from koji_image_plugin import kojiresult, request
+    from koji_image_plugin.errors import KojiImageError, Problem
+    from koji_image_plugin.formats import ImageFormat
+    from koji_image_plugin.spec import read
+    CORE_ERROR = None
+except Exception as exc:  # noqa: BLE001 - see above
+    CORE_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+def _core():
+    if CORE_ERROR:
+        error("cloud-image commands: the koji_image_plugin library does not import "
+              f"({CORE_ERROR}); install python3-koji-image-plugin")
 
 
 def _parser():
@@ -143,6 +155,7 @@ def _request(parser, options, args):
 @export_cli
 def handle_cloud_image_build(goptions, session, args):
     "[build] Build cloud images with Oz, boot-test them, import them as an image build"
+    _core()
     parser = _parser()
     options, args = parser.parse_args(args)
     name, version, target, arches, opts, local = _request(parser, options, args)
@@ -180,6 +193,7 @@ def handle_cloud_image_build(goptions, session, args):
 @export_cli
 def handle_cloud_image_info(goptions, session, args):
     "[info] Show what a cloud image build or task made and whether it booted"
+    _core()
     parser = OptionParser(usage=get_usage_str(
         "usage: %prog cloud-image-info [options] BUILD|TASK_ID"), description=(
         "BUILD is an NVR or build id given as build:ID; a number is a task id (the "

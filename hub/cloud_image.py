@@ -12,6 +12,7 @@ at import time: if the core library is missing, the API says so when called.
 
 import json
 import logging
+import os
 
 import koji
 import koji.tasks
@@ -53,8 +54,9 @@ def cloudImageBuild(name, version, target, arches, opts=None, priority=None):
     context.session.assertLogin()
     context.session.assertPerm('image')
     data, problems = request.build_request(name, version, target, arches, opts)
-    if not problems:
-        problems = _check_target(data)
+    if not {p.field.split('[')[0] for p in problems} & {'target', 'arches'}:
+        problems += _check_target(data)
+    problems += _check_upload(data)
     if problems:
         raise koji.ParameterError('invalid cloud image request: '
                                   + '; '.join(str(p) for p in problems))
@@ -67,8 +69,20 @@ def cloudImageBuild(name, version, target, arches, opts=None, priority=None):
         task_opts['priority'] = koji.PRIO_DEFAULT + priority
     args = {k: data.pop(k) for k in ('name', 'version', 'target', 'arches')}
     return kojihub.make_task('cloudImageBuild',
-                             [args['name'], str(args['version']), args['target'],
+                             [args['name'], args['version'], args['target'],
                               args['arches'], data], **task_opts)
+
+
+def _check_upload(data):
+    """An uploaded kickstart must be there now, not fail the arch tasks later."""
+    for key in ('kickstart', 'preseed'):
+        value = data.get(key)
+        if isinstance(value, str) and not data.get('ksurl') and \
+                request.UPLOAD_RE.match(value) and \
+                not os.path.isfile(os.path.join(koji.pathinfo.work(), value)):
+            return [Problem(key, f"no uploaded file work/{value}; upload it first "
+                            "(koji cloud-image-build --kickstart FILE does)")]
+    return []
 
 
 def _check_target(data):
@@ -103,13 +117,16 @@ def _build_info(binfo):
     record = extra.get(RECORD_KEY)
     if record is None:
         raise koji.GenericError(f"{binfo['nvr']} is not a cloud image build")
+    arches = record.get('arches', {})
     return {
         'build': {'id': binfo['id'], 'nvr': binfo['nvr'],
                   'state': koji.BUILD_STATES[binfo['state']],
                   'path': koji.pathinfo.imagebuild(binfo)},
+        'nvr': binfo['nvr'],
         'task_id': binfo.get('task_id'),
         'scratch': False,
-        'arches': record.get('arches', {}),
+        'arches': arches,
+        'failed_arches': sorted(set(record.get('arches_requested') or []) - set(arches)),
     }
 
 
@@ -127,6 +144,8 @@ def _task_info(task_id):
     if info['state'] == koji.TASK_STATES['CLOSED']:
         result = root.getTaskResult(info['id'])
         out['scratch'] = result['scratch']
+        out['nvr'] = result['nvr']
+        out['failed_arches'] = result['failed_arches']
         if result.get('build_id'):
             return dict(_build_info(kojihub.get_build(result['build_id'], strict=True)),
                         task_id=info['id'])

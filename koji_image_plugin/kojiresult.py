@@ -108,15 +108,21 @@ def format_info(info: Mapping[str, Any]) -> list[str]:
     build = info.get("build")
     if build:
         lines.append(f"Build: {build['nvr']} ({build['state']})")
-    if info.get("scratch"):
-        lines.append("Scratch build: results stay with the tasks")
+    elif info.get("nvr"):
+        lines.append(f"Scratch build: {info['nvr']} (results stay with the arch tasks)")
     if info.get("task_id"):
-        lines.append(f"Task: {info['task_id']}")
+        state = f" ({info['state']})" if info.get("state") and not build else ""
+        lines.append(f"Task: {info['task_id']}{state}")
+    if info.get("failed_arches"):
+        lines.append("Failed optional arches: " + ", ".join(info["failed_arches"]))
     for arch, rec in sorted((info.get("arches") or {}).items()):
         if rec.get("error"):
             lines.append(f"{arch}: FAILED: {rec['error']}")
             continue
-        lines.append(f"{arch}:")
+        lines.append(f"{arch}:" + (f"  {rec['path']}" if rec.get("path") else ""))
+        if rec.get("state"):
+            lines.append(f"  task {rec.get('task_id')}: {rec['state']}")
+            continue
         for image in rec.get("images", []):
             lines.append(f"  {image['file']}  {_size(int(image['size']))}  "
                          f"sha256:{image['sha256']}")

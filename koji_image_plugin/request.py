@@ -11,16 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlparse
 
 from .arches import Arch
 from .errors import Problem
-from .spec import check
+from .spec import check, parse_url
 
 #: Where the CLI uploads a kickstart or preseed in the hub's work dir
 #: (``koji_cli.lib.unique_path(UPLOAD_PREFIX)/FILE``); the builder fetches it from there.
 UPLOAD_PREFIX = "cli-cloud-image"
-UPLOAD_RE = re.compile(rf"^{UPLOAD_PREFIX}/[A-Za-z0-9._-]+/[A-Za-z0-9._+-]+$")
+UPLOAD_RE = re.compile(rf"^{UPLOAD_PREFIX}/[A-Za-z0-9_-][A-Za-z0-9._-]*/"
+                       r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
 #: koji.daemon.SCM.types, flattened (a test checks they agree).
 SCM_SCHEMES = ("cvs://", "cvs+ssh://", "git://", "git+http://", "git+https://",
                "git+rsync://", "git+ssh://", "svn://", "svn+http://", "svn+https://",
@@ -66,6 +66,11 @@ def build_request(name: Any, version: Any, target: Any, arches: Any,
     problems += arch_problems
     data = {k: v for k, v in opts.items() if k not in ARGUMENTS}
     data.update(name=name, version=version, target=target, arches=arch_list)
+    for key in ("version", "release"):  # Koji's NVR fields are strings
+        if isinstance(data.get(key), int) and not isinstance(data[key], bool):
+            data[key] = str(data[key])
+    if isinstance(data.get("can_fail"), (str, list)):
+        data["can_fail"] = split_arches(data["can_fail"])[0]
     if arch_problems:
         data.pop("arches")
     checked = check_request(data)
@@ -82,11 +87,11 @@ def check_request(data: Mapping[str, Any]) -> list[Problem]:
         problems.append(Problem("target", "must name a Koji build target"))
     for key in ("install_tree",):
         value = data.get(key)
-        if isinstance(value, str) and urlparse(value).scheme == "file":
+        if isinstance(value, str) and getattr(parse_url(value), "scheme", "") == "file":
             problems.append(Problem(key, "file:// is a path on the builder; give an "
                                     "http, https or ftp URL the builder can fetch"))
     for i, repo in enumerate(data.get("repos") or []):
-        if isinstance(repo, str) and urlparse(repo).scheme == "file":
+        if isinstance(repo, str) and getattr(parse_url(repo), "scheme", "") == "file":
             problems.append(Problem(f"repos[{i}]", "file:// is a path on the builder; give "
                                     "an http, https or ftp URL the builder can fetch"))
     ksurl = data.get("ksurl")

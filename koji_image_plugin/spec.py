@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 import jsonschema
 import yaml
@@ -236,6 +236,16 @@ def default_release(today: datetime.date | None = None) -> str:
 
 # -- validation ---------------------------------------------------------------------
 
+def parse_url(text: str) -> ParseResult | None:
+    """The parsed URL, or None where urllib cannot read it (e.g. ``http://[bad``)."""
+    try:
+        url = urlparse(text)
+        url.hostname  # noqa: B018 - raises for some malformed host parts
+    except ValueError:
+        return None
+    return url
+
+
 def _where(path: Any) -> str:
     out = ""
     for part in path:
@@ -323,15 +333,15 @@ def check(data: Any, base_dir: Path | None) -> list[Problem]:
 
     tree = data.get("install_tree")
     if "install_tree" not in bad and isinstance(tree, str):
-        scheme = urlparse(tree).scheme
-        if scheme not in URL_SCHEMES:
+        url = parse_url(tree)
+        if url is None or url.scheme not in URL_SCHEMES:
             problems.append(Problem("install_tree", f"{tree!r} is not a URL; use one of "
                                     f"{', '.join(s + '://' for s in URL_SCHEMES)}"))
-        elif urlparse(tree).hostname in ("localhost", "127.0.0.1"):
+        elif url.hostname in ("localhost", "127.0.0.1"):
             problems.append(Problem("install_tree", "the guest cannot reach localhost; use "
                                     "the host's address on the libvirt network or file://"))
     for i, repo in enumerate(data.get("repos") or []):
-        if isinstance(repo, str) and urlparse(repo).scheme not in URL_SCHEMES:
+        if isinstance(repo, str) and getattr(parse_url(repo), "scheme", "") not in URL_SCHEMES:
             problems.append(Problem(f"repos[{i}]", f"{repo!r} is not a URL"))
 
     if base_dir is not None and "ksurl" in data:

@@ -9,8 +9,8 @@ TCG here) -> import -> tag -> ``koji cloud-image-info``.
 from __future__ import annotations
 
 import functools
-import re
 import http.server
+import re
 import subprocess
 import threading
 import time
@@ -74,6 +74,9 @@ def tasks(hub: Any) -> list[dict[str, Any]]:
                 dict(GOOD, install_tree="file:///srv/tree", preseed="/etc/shadow",
                      colour="blue")), {},
      "colour: unknown field"),
+    ("releng", ("Test-Cloud-Base", "12", "f19", ["x86_64"],
+                dict(GOOD, preseed="cli-cloud-image/1.2.abc/cloud.preseed")), {},
+     "preseed: no uploaded file work/cli-cloud-image/1.2.abc/cloud.preseed"),
     ("releng", ("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD), {"priority": -5},
      "priority: only admins may create high-priority tasks"),
     ("alice", ("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD), {},
@@ -166,7 +169,7 @@ def test_cloud_image_build_does_not_shadow_kojis_image_build(cli_conf: Path) -> 
     assert "--ova-option" in builtin.stdout  # still Koji's own command
 
 
-def test_hub_plugin_imports_when_the_core_library_is_broken(
+def test_hub_and_cli_plugins_load_when_the_core_library_is_broken(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a dependency of the library broken (the library itself comes first on the path)
     broken = tmp_path / "shadow" / "jsonschema"
@@ -180,6 +183,13 @@ def test_hub_plugin_imports_when_the_core_library_is_broken(
         assert session.hello()  # the hub stays up
         with pytest.raises(koji.GenericError, match="simulated broken install"):
             session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD)
+        # so does the koji command: only the plugin's own commands report it
+        conf = write_client_config(tmp_path / "koji.conf", h, plugin_paths=(REPO / "cli",))
+        assert run_cli(conf, "releng", "releng-pw", "hello").returncode == 0
+        done = run_cli(conf, "releng", "releng-pw", "cloud-image-build", "--help")
+        assert done.returncode == 1
+        assert "koji_image_plugin library does not import" in done.stderr
+        assert "simulated broken install" in done.stderr
     finally:
         h.stop()
 

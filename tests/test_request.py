@@ -40,6 +40,9 @@ def test_every_problem_is_reported_at_once_naming_its_field():
     ("x86_64", dict(GOOD, ksurl="git+https://example.com/ks.git#f19",
                     preseed="../../etc/shadow"), "preseed"),
     ("x86_64", dict(GOOD, preseed="cli-cloud-image/../../x"), "preseed"),
+    ("x86_64", dict(GOOD, preseed="cli-cloud-image/../NAME"), "preseed"),
+    ("x86_64", dict(GOOD, install_tree="http://[bad"), "install_tree"),
+    ("x86_64", dict(GOOD, repos=["http://[bad"]), "repos[0]"),
     ("x86_64", dict(GOOD, scratch="yes"), "scratch"),
 ])
 def test_bad_requests_name_the_field(arches, opts, field):
