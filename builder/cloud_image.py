@@ -24,7 +24,7 @@ from koji.tasks import BaseTaskHandler, ServerExit
 from koji_image_plugin import archbuild, hostconfig
 from koji_image_plugin.arches import Arch
 from koji_image_plugin.errors import KojiImageError
-from koji_image_plugin.kojiresult import arch_result
+from koji_image_plugin.kojiresult import arch_result, import_extensions
 from koji_image_plugin.pipeline import Pipeline
 from koji_image_plugin.spec import from_dict
 
@@ -71,6 +71,7 @@ class CloudImageBuildTask(BaseTaskHandler):
             'target': target_info['name'],
             'tag': None if opts.get('skip_tag') else target_info['dest_tag'],
         })
+        self.check_archive_types(name, version, arches, opts)
         release = opts.get('release')
         bld_info = None
         if not scratch:
@@ -135,6 +136,18 @@ class CloudImageBuildTask(BaseTaskHandler):
             'report': (f'Scratch image build {nvr}: results in the arch tasks' if scratch
                        else f'image build results in: {koji.pathinfo.imagebuild(bld_info)}'),
         }
+
+    def check_archive_types(self, name, version, arches, opts):
+        """Every file the arch tasks will import must have an archive type on this hub,
+        or the import fails after the whole build has run (older hubs lack some)."""
+        spec = from_dict(dict(opts, name=name, version=version, arches=arches,
+                              release=opts.get('release') or '0'), source=f'task {self.id}')
+        for ext in import_extensions(spec):
+            if not self.session.getArchiveType(filename=f'{name}.{ext}'):
+                raise koji.BuildError(
+                    f"this hub has no archive type for .{ext} files, so it could not "
+                    "import the build; Koji 1.33 and later have them all, or an admin "
+                    "can add one: koji add-archivetype")
 
     def check_package(self, name, target_info):
         pkg_cfg = self.session.getPackageConfig(target_info['dest_tag_name'], name)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import KojiImageError
+from .spec import ImageSpec
 
 #: Koji's archive types for the files an image build imports (schemas/schema.sql):
 #: extension -> type name. The hub matches the longest extension first.
@@ -45,6 +46,13 @@ def check_importable(names: Iterable[str]) -> None:
         known = ", ".join(sorted("." + e for e in KOJI_ARCHIVE_TYPES))
         raise KojiImageError(f"files: {', '.join(bad)}: Koji has no archive type for "
                              f"these extensions and would refuse the import; known: {known}")
+
+
+def import_extensions(spec: ImageSpec) -> list[str]:
+    """The extensions of every file a build of ``spec`` hands to the hub to import."""
+    images = {f.extension for v in spec.variants for f in spec.formats_for(v)}
+    auto = ["preseed.cfg" if spec.distro.family == "Debian" else "ks"]
+    return [*sorted(images), "manifest.json", "CHECKSUM.sha256", "tdl.xml", *auto]
 
 
 def manifest_name(nvr: str, arch: str) -> str:

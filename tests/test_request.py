@@ -93,3 +93,15 @@ def test_format_info_lists_images_and_verdicts():
     assert "i686: FAILED: FAILED" in lines
     assert f"  a.qcow2  3.0 MiB  sha256:{'ab' * 32}" in lines
     assert "  boot test generic: booted (80.1 s)" in lines
+
+
+def test_every_file_a_build_imports_has_a_koji_archive_type():
+    from koji_image_plugin.spec import from_dict
+    base = {"name": "Cloud", "version": "1", "release": "1", "arches": ["x86_64"],
+            "install_tree": "http://h/t/", "variants": ["generic", "ec2"],
+            "formats": ["qcow2", "raw.tar.xz", "raw.xz"]}
+    for extra, auto in (({"distro": "Debian-12"}, "preseed.cfg"),
+                        ({"distro": "Fedora-19", "kickstart": "f.ks"}, "ks")):
+        exts = kojiresult.import_extensions(from_dict({**base, **extra}))
+        kojiresult.check_importable(f"Cloud-1-1.x86_64.{e}" for e in exts)
+        assert auto in exts

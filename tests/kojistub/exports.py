@@ -416,6 +416,11 @@ class RootExports:
             builds.append(info)
         return builds
 
+    def getArchiveType(self, filename=None, type_name=None, type_id=None, strict=False):
+        """RootExports.getArchiveType = kojihub.get_archive_type."""
+        return core.get_archive_type(filename=filename, type_name=type_name,
+                                     type_id=type_id, strict=strict)
+
     def listArchives(self, buildID=None, buildrootID=None, componentBuildrootID=None,
                      hostID=None, type=None, filename=None, size=None, checksum=None,
                      checksum_type=None, typeInfo=None, queryOpts=None, imageID=None,
