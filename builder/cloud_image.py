@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import threading
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from koji_image_plugin.arches import Arch
 from koji_image_plugin.errors import KojiImageError
 from koji_image_plugin.kojiresult import arch_result, import_extensions
 from koji_image_plugin.pipeline import Pipeline
+from koji_image_plugin.runner import Runner
 from koji_image_plugin.spec import from_dict
 
 CONFIG_FILE = "/etc/kojid/plugins/cloud_image.conf"
@@ -179,9 +179,7 @@ class CreateCloudImageTask(BaseTaskHandler):
         except KojiImageError as exc:
             raise koji.ParameterError(str(exc)) from exc
         # Images are big: they are made under the plugin's workdir, not kojid's.
-        base = Path(tempfile.mkdtemp(prefix=f'koji-image-task-{self.id}-',
-                                     dir=host.workdir))
-        base.chmod(0o755)  # libvirt runs qemu as libvirt-qemu: it must reach the disks
+        base = archbuild.task_dir(host.workdir, self.id)
         try:
             return self.build(spec, host, arch, base, source)
         finally:
@@ -192,6 +190,7 @@ class CreateCloudImageTask(BaseTaskHandler):
         logdir = base / 'logs'
         outdir.mkdir()
         logdir.mkdir()
+        self.sweep(host.workdir, logdir)
         cancel = threading.Event()
         log = logging.getLogger('koji.build.cloud_image')
         progress_log = logdir / 'cloud-image.log'
@@ -265,6 +264,16 @@ class CreateCloudImageTask(BaseTaskHandler):
         logs = sorted(p.name for p in logdir.iterdir()
                       if p.name.endswith('.log') and p.stat().st_size)
         return arch_result(self.id, arch, files, logs, record)
+
+    def sweep(self, workdir, logdir):
+        """Remove what killed tasks of this plugin left on this builder."""
+        def alive(task_id):
+            info = self.session.getTaskInfo(task_id)
+            return bool(info) and info['state'] == koji.TASK_STATES['OPEN']
+
+        runner = Runner(logdir, logging.getLogger('koji.build.cloud_image'))
+        for d in archbuild.sweep_stale(workdir, alive, runner):
+            self.logger.warning('removed %s, left by a task that was killed', d)
 
     def fetch_auto_file(self, opts, build_tag):
         """The kickstart/preseed on this builder: from the CLI's upload or from SCM, as

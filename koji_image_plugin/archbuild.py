@@ -6,14 +6,20 @@ pipeline's ``build_arch``, then the files the task uploads next to the images: t
 Oz template. Every name is checked against Koji's archive types before anything is handed
 to the hub. A boot test that fails raises after the record is written, so the task still
 uploads the logs and the manifest that say why.
+
+A task killed outright (kojid's SIGKILL) runs no cleanup: :func:`sweep_stale` removes
+what such tasks left in the builder's work dir (mounts, loop devices, disks) when the next
+task starts. Host tools: umount, losetup.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,38 @@ from .errors import BootFailedError
 from .kojiresult import arch_record, check_importable, checksum_name, manifest_name
 from .pipeline import Pipeline
 from .runner import Runner
+
+TASK_DIR_PREFIX = "koji-image-task-"
+TASK_DIR_RE = re.compile(rf"^{TASK_DIR_PREFIX}(\d+)-")
+
+
+def task_dir(workdir: Path, task_id: int) -> Path:
+    """A new private dir for task ``task_id`` (reachable by libvirt's qemu user)."""
+    path = Path(tempfile.mkdtemp(prefix=f"{TASK_DIR_PREFIX}{task_id}-", dir=workdir))
+    path.chmod(0o755)
+    return path
+
+
+def sweep_stale(workdir: Path, alive: Callable[[int], bool], runner: Runner) -> list[Path]:
+    """Remove the task dirs in ``workdir`` of tasks that are no longer running, with the
+    mounts and loop devices under them; returns the dirs removed."""
+    stale = [d for d in sorted(workdir.glob(f"{TASK_DIR_PREFIX}*"))
+             if (m := TASK_DIR_RE.match(d.name)) and d.is_dir() and not alive(int(m[1]))]
+    if not stale:
+        return []
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    loops = runner.run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"],
+                       log_name="sweep", capture=True).splitlines()
+    for d in stale:
+        inside = f"{d}/"
+        for mnt in sorted((m for m in mounts if m.startswith(inside)), reverse=True):
+            runner.run(["umount", "--lazy", mnt], log_name="sweep")
+        for line in loops:
+            name, _, back = line.strip().partition(" ")
+            if back.strip().startswith(inside):
+                runner.run(["losetup", "--detach", name], log_name="sweep")
+        shutil.rmtree(d, ignore_errors=True)
+    return stale
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,29 @@ def test_an_exception_inside_unmounts(small_disk: Path, runner: Runner,
             raise RuntimeError("boom")
     assert host_state() == before
     assert not list(tmp_path.glob("mnt-*"))
+
+
+def test_sweep_removes_what_a_killed_task_left_and_keeps_running_tasks(
+        runner: Runner, tmp_path: Path) -> None:
+    from koji_image_plugin import archbuild
+
+    before = host_state()
+    killed = archbuild.task_dir(tmp_path, 41)
+    running = archbuild.task_dir(tmp_path, 42)
+    other = tmp_path / "not-a-task-dir"
+    other.mkdir()
+    (killed / "x86_64").mkdir()
+    raw = make_disk(killed / "x86_64" / "disk.raw")
+    # what a SIGKILL in the middle of mount_root leaves: a loop device and a mount
+    loop = runner.run(["losetup", "--find", "--show", "--offset", str(1 << 20), str(raw)],
+                      log_name="t", capture=True).strip()
+    mnt = killed / "x86_64" / "mnt"
+    mnt.mkdir()
+    runner.run(["mount", loop, str(mnt)], log_name="t")
+    assert host_state() != before
+
+    removed = archbuild.sweep_stale(tmp_path, lambda task: task == 42, runner)
+    assert removed == [killed]
+    assert not killed.exists() and running.is_dir() and other.is_dir()
+    assert host_state() == before
+    assert archbuild.sweep_stale(tmp_path, lambda task: task == 42, runner) == []
