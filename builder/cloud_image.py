@@ -23,7 +23,12 @@ from koji.tasks import BaseTaskHandler, ServerExit
 from koji_image_plugin import archbuild, hostconfig
 from koji_image_plugin.arches import Arch
 from koji_image_plugin.errors import KojiImageError
-from koji_image_plugin.kojiresult import arch_result, import_extensions
+from koji_image_plugin.kojiresult import (
+    arch_result,
+    auto_file_name,
+    import_extensions,
+    manifest_name,
+)
 from koji_image_plugin.pipeline import Pipeline
 from koji_image_plugin.runner import Runner
 from koji_image_plugin.spec import from_dict
@@ -243,8 +248,9 @@ class CreateCloudImageTask(BaseTaskHandler):
                 streamer.close()
         if 'error' in outcome:
             exc = outcome['error']
-            if (outdir / (f'{spec.nvr}.{arch}.manifest.json')).exists():
-                self.uploadFile(str(outdir / (f'{spec.nvr}.{arch}.manifest.json')))
+            manifest = outdir / manifest_name(spec.nvr, arch)
+            if manifest.exists():
+                self.uploadFile(str(manifest))
             if isinstance(exc, KojiImageError):
                 raise koji.BuildError(str(exc))
             raise exc
@@ -320,13 +326,6 @@ class CreateCloudImageTask(BaseTaskHandler):
         for p in sorted(logdir.iterdir()):
             if p.is_file() and not p.name.endswith('.log') and p.stat().st_size:
                 self.uploadFile(str(p))
-
-
-def auto_file_name(spec):
-    """``NVR.ks`` (Koji's kickstart archive type) or ``NVR.preseed.cfg``."""
-    if spec.distro.family == 'Debian':
-        return f'{spec.nvr}.preseed.cfg'
-    return f'{spec.nvr}.ks'
 
 
 class LogStreamer:

@@ -51,8 +51,14 @@ def check_importable(names: Iterable[str]) -> None:
 def import_extensions(spec: ImageSpec) -> list[str]:
     """The extensions of every file a build of ``spec`` hands to the hub to import."""
     images = {f.extension for v in spec.variants for f in spec.formats_for(v)}
-    auto = ["preseed.cfg" if spec.distro.family == "Debian" else "ks"]
-    return [*sorted(images), "manifest.json", "CHECKSUM.sha256", "tdl.xml", *auto]
+    auto = auto_file_name(spec).removeprefix(f"{spec.nvr}.")
+    return [*sorted(images), "manifest.json", "CHECKSUM.sha256", "tdl.xml", auto]
+
+
+def auto_file_name(spec: ImageSpec) -> str:
+    """The kickstart as the build keeps it: ``NVR.ks`` (Koji's kickstart archive type),
+    or a preseed as ``NVR.preseed.cfg``."""
+    return f"{spec.nvr}.{'preseed.cfg' if spec.distro.family == 'Debian' else 'ks'}"
 
 
 def manifest_name(nvr: str, arch: str) -> str:

@@ -252,6 +252,7 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
     done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-build", "Test-Cloud-Base",
                    "12", "f19", tree_server, "x86_64", "--distro", "Debian-12",
                    "--disk-size", "2", "--format", "qcow2", "--release", "1", "--wait",
+                   "--kickstart", str(REPO / "koji_image_plugin/data/debian.preseed"),
                    timeout=1800)
     print(f"end to end: {time.monotonic() - t0:.0f} s\n{done.stdout}")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -267,7 +268,8 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
         "Test-Cloud-Base-12-1.x86_64.qcow2": "qcow2",
         "Test-Cloud-Base-12-1.x86_64.manifest.json": "json",
         "Test-Cloud-Base-12-1.x86_64.CHECKSUM.sha256": "checksum",
-        "Test-Cloud-Base-12-1.x86_64.tdl.xml": "xml"}
+        "Test-Cloud-Base-12-1.x86_64.tdl.xml": "xml",
+        "Test-Cloud-Base-12-1.preseed.cfg": "cfg"}
     record = build["extra"]["cloud_image"]["arches"]["x86_64"]
     assert record["boot_test_passed"] is True
     image = record["images"][0]
