@@ -21,7 +21,14 @@ from typing import Any
 import koji
 import pytest
 
-from tests.kojistub import client_session, run_cli, start_hub, start_kojid, write_client_config
+from tests.kojistub import (
+    client_session,
+    free_port,
+    run_cli,
+    start_hub,
+    start_kojid,
+    write_client_config,
+)
 
 from .conftest import REPO, host_state, is_root
 
@@ -309,3 +316,64 @@ def test_cancelling_a_build_destroys_its_guest_and_removes_its_disks(
     states = {t["method"]: t["state"] for t in session.listTasks()}
     assert states == {"cloudImageBuild": koji.TASK_STATES["CANCELED"],
                       "createCloudImage": koji.TASK_STATES["CANCELED"]}
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[str]:
+    """A repository of kickstarts served by git daemon on loopback: git://HOST:PORT."""
+    work = tmp_path / "ks-work"
+    (work / "cloud").mkdir(parents=True)
+    (work / "cloud" / "debian.preseed").write_text("d-i debian-installer/locale string C\n")
+
+    def git(*args: str, cwd: Path = work) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com",
+                        *args], cwd=cwd, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-q", "-m", "kickstarts")
+    git("clone", "-q", "--bare", str(work), str(tmp_path / "git" / "kickstarts.git"),
+        cwd=tmp_path)
+    port = free_port()
+    daemon = subprocess.Popen(["git", "daemon", "--export-all", "--reuseaddr",
+                               f"--base-path={tmp_path / 'git'}", "--listen=127.0.0.1",
+                               f"--port={port}", str(tmp_path / "git")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while subprocess.run(["git", "ls-remote", f"git://127.0.0.1:{port}/kickstarts.git"],
+                         capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "git daemon did not start"
+        time.sleep(0.2)
+    yield f"git://127.0.0.1:{port}"
+    daemon.terminate()
+    daemon.wait(10)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not is_root(), reason="the arch task reaches libvirt before the tree")
+def test_scm_kickstarts_are_checked_out_under_the_builders_allowed_scms(
+        hub: Any, tmp_path: Path, git_server: str) -> None:
+    kojid = start_kojid(hub.url, hub.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                        plugin_path=REPO / "builder", plugins=("cloud_image",),
+                        allowed_scms="127.0.0.1*:/kickstarts.git:no")
+    session = client_session(hub, "releng", "releng-pw")
+    # a tree that refuses connections: the arch task fails right after the checkout
+    opts = dict(GOOD, install_tree="http://127.0.0.2:1/tree/$arch/", scratch=True,
+                ksurl=f"{git_server}/kickstarts.git#main")
+    try:
+        errors = {}
+        for name, preseed in (("found", "cloud/debian.preseed"),
+                              ("missing", "cloud/missing.preseed")):
+            parent = session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"],
+                                             dict(opts, preseed=preseed))
+            wait_task(session, parent)
+            (child,) = session.getTaskChildren(parent)
+            with pytest.raises(koji.GenericError) as exc:
+                session.getTaskResult(child["id"])
+            errors[name] = str(exc.value)
+            assert "checkout.log" in session.listTaskOutput(child["id"])
+        assert "install_tree: cannot fetch the installer from http://127.0.0.2:1" in \
+            errors["found"], errors["found"]
+        assert "preseed: cloud/missing.preseed is not a file in git://" in errors["missing"]
+    finally:
+        kojid.stop()

@@ -187,6 +187,8 @@ def get_options(argv=None) -> argparse.Namespace:
     parser.add_argument("--plugin-config-env", action="append", default=[],
                         metavar="NAME=VALUE",
                         help="environment variable for the plugins (e.g. a config path)")
+    parser.add_argument("--allowed-scms", dest="allowed_scms",
+                        help="kojid.conf allowed_scms (host:path patterns)")
     parser.add_argument("--sleeptime", type=float)
     parser.add_argument("--maxjobs", type=int)
     parser.add_argument("--force-lock", action="store_true", default=None)
@@ -237,7 +239,7 @@ class KojidProcess(Daemon):
 
     def __init__(self, hub_url: str, topurl: str, user: str, password: str, workdir: Path,
                  plugin_path: Path | None = None, plugins: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, allowed_scms: str | None = None) -> None:
         self.hub_url = hub_url
         self.user = user
         workdir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +251,8 @@ class KojidProcess(Daemon):
             args += ["--plugin-path", str(plugin_path), "--plugins", ",".join(plugins)]
         for name, value in (env or {}).items():
             args += ["--plugin-config-env", f"{name}={value}"]
+        if allowed_scms is not None:
+            args += ["--allowed-scms", allowed_scms]
         super().__init__("tests.kojistub.kojid", args, workdir / "kojid.out")
         self.wait_until(self._checked_in, "host check-in (host.updateHost)")
 
@@ -263,9 +267,11 @@ class KojidProcess(Daemon):
 
 def start_kojid(hub_url: str, topurl: str, user: str, password: str, workdir: Path,
                 plugin_path: Path | None = None, plugins: tuple[str, ...] = (),
-                env: dict[str, str] | None = None) -> KojidProcess:
+                env: dict[str, str] | None = None,
+                allowed_scms: str | None = None) -> KojidProcess:
     """Start the daemon and wait until it has checked in with the hub."""
-    return KojidProcess(hub_url, topurl, user, password, workdir, plugin_path, plugins, env)
+    return KojidProcess(hub_url, topurl, user, password, workdir, plugin_path, plugins, env,
+                        allowed_scms)
 
 
 if __name__ == "__main__":
