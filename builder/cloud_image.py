@@ -111,11 +111,11 @@ class CloudImageBuildTask(BaseTaskHandler):
             seen = set()
             for arch in arches:
                 result = by_arch[arch]
-                name = None if arch in failed else result['cloud_image'].get('auto_file')
-                if name in seen:
-                    result['files'].remove(name)
-                elif name:
-                    seen.add(name)
+                kept = None if arch in failed else result['cloud_image'].get('auto_file')
+                if kept in seen:
+                    result['files'].remove(kept)
+                elif kept:
+                    seen.add(kept)
             if scratch:
                 self.session.host.moveImageBuildToScratch(self.id, by_arch)
             else:

@@ -268,6 +268,9 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
 
     session = client_session(hub)
     build = session.getBuild("Test-Cloud-Base-12-1", strict=True)
+    result = session.getTaskResult(build["task_id"])
+    assert (result["nvr"], result["build_id"], result["scratch"], result["failed_arches"]) \
+        == ("Test-Cloud-Base-12-1", build["id"], False, [])
     assert build["state"] == koji.BUILD_STATES["COMPLETE"]
     assert [b["nvr"] for b in session.listTagged("f19")] == ["Test-Cloud-Base-12-1"]
     archives = {a["filename"]: a for a in session.listArchives(buildID=build["id"])}
