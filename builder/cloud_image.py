@@ -24,6 +24,8 @@ from koji_image_plugin import archbuild, hostconfig
 from koji_image_plugin.arches import Arch
 from koji_image_plugin.errors import KojiImageError
 from koji_image_plugin.kojiresult import (
+    RECORD_KEY,
+    RECORD_VERSION,
     arch_result,
     auto_file_name,
     import_extensions,
@@ -81,10 +83,10 @@ class CloudImageBuildTask(BaseTaskHandler):
         bld_info = None
         if not scratch:
             self.check_package(name, target_info)
+            record = {'version': RECORD_VERSION, 'arches_requested': arches, 'request': opts}
             bld_info = self.session.host.initImageBuild(
                 self.id, dict(name=name, version=version, release=release, epoch=0,
-                              extra={'cloud_image': {'version': 1, 'arches_requested': arches,
-                                             'request': opts}}))
+                              extra={RECORD_KEY: record}))
             release = bld_info['release']
         elif not release:
             release = self.session.getNextRelease(dict(name=name, version=version))
@@ -111,7 +113,7 @@ class CloudImageBuildTask(BaseTaskHandler):
             seen = set()
             for arch in arches:
                 result = by_arch[arch]
-                kept = None if arch in failed else result['cloud_image'].get('auto_file')
+                kept = None if arch in failed else result[RECORD_KEY].get('auto_file')
                 if kept in seen:
                     result['files'].remove(kept)
                 elif kept:

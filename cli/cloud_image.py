@@ -28,8 +28,8 @@ from koji_cli.lib import (
 try:
     from koji_image_plugin import kojiresult, request
     from koji_image_plugin.errors import KojiImageError, Problem
-    from koji_image_plugin.formats import ImageFormat
-    from koji_image_plugin.spec import read
+    from koji_image_plugin.formats import ImageFormat, from_koji_name
+    from koji_image_plugin.spec import auto_file_key, read
     CORE_ERROR = None
 except Exception as exc:  # noqa: BLE001 - see above
     CORE_ERROR = f"{type(exc).__name__}: {exc}"
@@ -121,20 +121,16 @@ def _request(parser, options, args):
         if value is not None:
             data[key] = value
     if options.formats:
-        data["formats"] = [ImageFormat.from_koji(f).value if f in ("raw-xz",) else f
-                           for f in options.formats]
+        data["formats"] = [from_koji_name(f) for f in options.formats]
     if options.can_fail:
-        data["can_fail"] = request.split_arches(options.can_fail)[0]
+        data["can_fail"] = options.can_fail  # build_request reads Koji's arch spellings
     if options.no_boot_test:
         data["boot_test"] = dict(data.get("boot_test") or {}, enabled=False)
     if options.kickstart:
         data.pop("preseed", None)
         data["kickstart"] = options.kickstart
         base = Path.cwd()
-    debian = str(data.get("distro", "")).startswith("Debian")
-    if debian and "kickstart" in data:
-        data["preseed"] = data.pop("kickstart")
-    key = "preseed" if debian else "kickstart"
+    key = auto_file_key(data)
     local = None
     problems = []
     if data.get(key) and not data.get("ksurl"):

@@ -37,8 +37,6 @@ koji.tasks.LEGACY_SIGNATURES['createCloudImage'] = [
     [['name', 'version', 'release', 'arch', 'target_info', 'build_tag', 'opts'],
      None, None, (None,)]]
 
-RECORD_KEY = 'cloud_image'
-
 
 def _core():
     if CORE_ERROR:
@@ -114,7 +112,7 @@ def cloudImageInfo(build=None, task=None):
 
 def _build_info(binfo):
     extra = binfo.get('extra') or {}
-    record = extra.get(RECORD_KEY)
+    record = extra.get(kojiresult.RECORD_KEY)
     if record is None:
         raise koji.GenericError(f"{binfo['nvr']} is not a cloud image build")
     arches = record.get('arches', {})
@@ -155,7 +153,7 @@ def _task_info(task_id):
         arch = child['label']
         if child['state'] == koji.TASK_STATES['CLOSED']:
             res = root.getTaskResult(child['id'])
-            out['arches'][arch] = dict(res.get(RECORD_KEY) or {}, task_id=child['id'])
+            out['arches'][arch] = dict(res.get(kojiresult.RECORD_KEY) or {}, task_id=child['id'])
             if out['scratch']:
                 out['arches'][arch]['path'] = (f"{koji.pathinfo.scratch()}/{owner}/"
                                                f"task_{child['id']}")
@@ -176,10 +174,10 @@ def _task_info(task_id):
 def record_arch(cbtype, *args, **kws):
     """Keep an arch's cloud-image record in the build's extra as it is imported."""
     image = kws.get('image')
-    if kws.get('type') != 'image' or not isinstance(image, dict):
+    if CORE_ERROR or kws.get('type') != 'image' or not isinstance(image, dict):
         return
-    record = image.get(RECORD_KEY)
-    if record is None or CORE_ERROR:
+    record = image.get(kojiresult.RECORD_KEY)
+    if record is None:
         return
     binfo = kojihub.get_build(kws['build']['id'], strict=True)
     extra = kojiresult.merge_record(binfo.get('extra'), image['arch'], record)

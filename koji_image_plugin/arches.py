@@ -27,6 +27,18 @@ class Arch(enum.StrEnum):
         return {"x86_64": "qemu-system-x86_64", "i686": "qemu-system-i386"}[self.value]
 
     @classmethod
+    def parse_each(cls, items: list[object]) -> list[object]:
+        """Each item as this project's arch name where it is one in any spelling; the
+        others unchanged, for the schema to report with the allowed values."""
+        out: list[object] = []
+        for item in items:
+            try:
+                out.append(cls.parse(item).value if isinstance(item, str) else item)
+            except ValueError:
+                out.append(item)
+        return out
+
+    @classmethod
     def parse(cls, text: str) -> Arch:
         """Accept Koji's and distros' spellings (``i386``, ``i586``, ``amd64``)."""
         aliases = {"i386": "i686", "i586": "i686", "amd64": "x86_64"}

@@ -39,13 +39,7 @@ def split_arches(arches: Any) -> tuple[list[Any], list[Problem]]:
     else:
         return [], [Problem("arches", f"must be a list of arches, not "
                             f"{type(arches).__name__}")]
-    out = []
-    for a in items:
-        try:
-            out.append(Arch.parse(a).value if isinstance(a, str) else a)
-        except ValueError:
-            out.append(a)  # the schema names it with the allowed values
-    return out, []
+    return Arch.parse_each(items), []
 
 
 def build_request(name: Any, version: Any, target: Any, arches: Any,

@@ -22,7 +22,7 @@ import yaml
 
 from .arches import Arch
 from .errors import Problem, SpecError
-from .formats import ImageFormat
+from .formats import ImageFormat, from_koji_name
 from .variants import Variant
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._+-]*$"
@@ -448,19 +448,12 @@ def ini_to_dict(text: str, source: str) -> dict[str, Any]:
                    "kickstart"):
             out[key] = value.strip()
         elif key == "arches":
-            arches = []
-            for a in _split(value):
-                try:
-                    arches.append(Arch.parse(a).value)
-                except ValueError:
-                    arches.append(a)  # the schema reports it with the allowed values
-            out["arches"] = arches
+            out["arches"] = Arch.parse_each(list(_split(value)))
         elif key == "can_fail":
             out["can_fail"] = [Arch.parse(a).value if a in ("i386", "i586") else a
                                for a in _split(value)]
         elif key == "format":
-            out["formats"] = [ImageFormat.from_koji(f).value
-                              if f in ("raw-xz", "qcow2") else f for f in _split(value)]
+            out["formats"] = [from_koji_name(f) for f in _split(value)]
         elif key == "repo":
             out["repos"] = _split(value)
         elif key == "variants":
@@ -484,10 +477,17 @@ def ini_to_dict(text: str, source: str) -> dict[str, Any]:
             continue
     if problems:
         raise SpecError(source, problems)
-    distro = out.get("distro", "")
-    if isinstance(distro, str) and distro.startswith("Debian") and "kickstart" in out:
-        out["preseed"] = out.pop("kickstart")
+    auto_file_key(out)
     return out
+
+
+def auto_file_key(data: dict[str, Any]) -> str:
+    """The key the install's answer file goes by: ``preseed`` for Debian, ``kickstart``
+    otherwise. A Debian ``kickstart`` (Koji's only name for it) is moved there."""
+    debian = str(data.get("distro", "")).startswith("Debian")
+    if debian and "kickstart" in data:
+        data["preseed"] = data.pop("kickstart")
+    return "preseed" if debian else "kickstart"
 
 
 def read(path: Path) -> Any:

@@ -49,12 +49,18 @@ class ImageFormat(enum.StrEnum):
 
     @classmethod
     def from_koji(cls, name: str) -> ImageFormat:
-        return cls({"raw-xz": "raw.xz"}.get(name, name))
+        return cls(from_koji_name(name))
 
     def writer(self) -> Writer:
         module = importlib.import_module(f".{_MODULES[self]}", __name__)
         writer: Writer = module.Writer()
         return writer
+
+
+def from_koji_name(name: str) -> str:
+    """This project's name for a Koji ``--format`` name; other names pass through, for
+    the schema to report with the allowed values."""
+    return {"raw-xz": "raw.xz"}.get(name, name)
 
 
 _MODULES = {
