@@ -15,6 +15,8 @@ setup(
     install_requires=[
         "jsonschema>=4",
         "PyYAML>=6",
+        # EC2 uploads (EBS direct APIs, S3, EC2)
+        "boto3>=1.28",
     ],
     entry_points={
         "console_scripts": ["koji-image = koji_image_plugin.cli:main"],
