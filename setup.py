@@ -15,9 +15,12 @@ setup(
     install_requires=[
         "jsonschema>=4",
         "PyYAML>=6",
-        # EC2 uploads (EBS direct APIs, S3, EC2)
-        "boto3>=1.28",
     ],
+    extras_require={
+        # uploads (koji-image upload, kojid's uploadCloudImage): builders need them, the
+        # hub and the CLI do not
+        "clouds": ["boto3>=1.28"],
+    },
     entry_points={
         "console_scripts": ["koji-image = koji_image_plugin.cli:main"],
     },

@@ -91,9 +91,13 @@ class Ec2Publisher:
     """Publishes images with one configuration (one boto3 session, its clients)."""
 
     def __init__(self, cfg: Ec2Config, runner: Runner, *, poll: float = POLL) -> None:
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import ProfileNotFound
+        try:
+            import boto3
+            from botocore.config import Config
+            from botocore.exceptions import ProfileNotFound
+        except ImportError as exc:
+            raise CloudError(f"EC2 uploads need boto3 ({exc}); install python3-boto3 or "
+                             "pip install 'koji-image-plugin[clouds]'") from exc
 
         self.cfg = cfg
         self.runner = runner

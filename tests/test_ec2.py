@@ -27,13 +27,6 @@ from tests.conftest import make_disk
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 
 
-@pytest.fixture(scope="session")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def proxy(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     moto.reset()
