@@ -151,13 +151,18 @@ class Ec2Publisher:
             with ThreadPoolExecutor(len(rest), thread_name_prefix="ec2-region") as pool:
                 futures = {r: pool.submit(self._other, image, r, first, public)
                            for r in rest}
-                for region, fut in futures.items():
-                    try:
-                        result.regions.append(fut.result())
-                    except CancelledError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - as above
-                        result.errors[region] = _one_line(exc)
+                try:
+                    for region, fut in futures.items():
+                        try:
+                            result.regions.append(fut.result())
+                        except CancelledError:
+                            raise
+                        except Exception as exc:  # noqa: BLE001 - as above
+                            result.errors[region] = _one_line(exc)
+                except BaseException:
+                    # Ctrl-C: the other regions' threads stop and undo what they made
+                    self.runner.cancel_event.set()
+                    raise
         return result
 
     def _home(self, image: Ec2Image, region: str, public: bool) -> RegionResult:

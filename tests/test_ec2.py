@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 
 from koji_image_plugin import cloudconfig, ebs
 from koji_image_plugin.ec2 import Ec2Image, Ec2Publisher, Ec2Result
-from koji_image_plugin.errors import CloudError
+from koji_image_plugin.errors import CancelledError, CloudError
 from koji_image_plugin.runner import Runner
 from tests.awsserver import CREDENTIALS, FaultProxy, MotoServer
 from tests.conftest import make_disk
@@ -314,3 +315,32 @@ def test_blocks_of_a_sparse_raw_and_of_its_xz_are_the_same(
     assert dict(raw_iter) == dict(xz_iter) == disk_blocks(raw)
     with pytest.raises(CloudError, match=r"build the ec2 variant with format raw\.xz"):
         ebs.raw_blocks(tmp_path / "x.qcow2", runner)
+
+
+def test_a_cancel_mid_upload_stops_at_once_and_leaves_nothing(
+        proxy: FaultProxy, moto: MotoServer, ec2_image: tuple[Ec2Image, Path],
+        tmp_path: Path) -> None:
+    image, _ = ec2_image
+    cfg = write_config(tmp_path / "c.conf", proxy)
+    proxy.add(op="PutSnapshotBlock", action="hang", skip=3)
+    pub = publisher(cfg, tmp_path)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            pub.publish(image)
+        except BaseException as exc:  # noqa: BLE001 - what the test looks at
+            errors.append(exc)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    while proxy.count("PutSnapshotBlock") < 4:
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    pub.runner.cancel_event.set()
+    assert done.wait(10)
+    print(f"cancel took {time.monotonic() - t0:.1f} s")
+    assert isinstance(errors[0], CancelledError)
+    proxy.clear()
+    assert inventory(moto) == {r: ([], []) for r in REGIONS}
