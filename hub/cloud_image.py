@@ -26,8 +26,8 @@ from koji.plugin import callback, export, export_in
 logger = logging.getLogger('koji.plugin.cloud_image')
 
 try:
-    from koji_image_plugin import kojiresult, request
-    from koji_image_plugin.errors import Problem
+    from koji_image_plugin import kojiresult, request, uploads
+    from koji_image_plugin.errors import KojiImageError, Problem
     from koji_image_plugin.spec import check_upload
     CORE_ERROR = None
 except Exception as exc:  # noqa: BLE001 - see the module docstring
@@ -97,6 +97,14 @@ def cloudImageUpload(build, opts=None, priority=None):
         raise koji.ParameterError(f"build: {binfo['nvr']} is "
                                   f"{koji.BUILD_STATES[binfo['state']]}; only complete "
                                   "builds are uploaded")
+    record = binfo['extra'][kojiresult.RECORD_KEY]
+    images = [i for rec in (record.get('arches') or {}).values() for i in rec.get('images', [])]
+    for kind in ('ec2', 'glance'):
+        if kind in opts:
+            try:
+                uploads.inputs(kind, images)
+            except KojiImageError as exc:
+                raise koji.ParameterError(f"opts.{kind}: {binfo['nvr']}: {exc}") from exc
     task_opts = {'channel': 'image'}
     if priority is not None:
         task_opts['priority'] = koji.PRIO_DEFAULT + kojihub.convert_value(priority, cast=int)

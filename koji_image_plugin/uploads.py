@@ -46,7 +46,7 @@ def inputs(kind: str, images: list[Mapping[str, Any]]) -> list[Mapping[str, Any]
     chosen = [i for i in images if i.get("variant") == variant and i.get("format") == fmt]
     if not chosen:
         have = sorted({f"{i.get('variant')}/{i.get('format')}" for i in images})
-        raise CloudError(f"{kind}: this build has no {variant} variant in {fmt} (it has "
+        raise CloudError(f"this build has no {variant} variant in {fmt} (it has "
                          f"{', '.join(have) or 'no images'}); build it with variants: "
                          f"[{variant}] and format {fmt} to upload to {kind}")
     return sorted(chosen, key=lambda i: str(i["arch"]))

@@ -502,6 +502,13 @@ def test_a_builds_ec2_image_becomes_public_amis_in_three_regions_and_a_rerun_mak
                                                       Attribute="launchPermission")
         assert {"Group": "all"} in attr["LaunchPermissions"]
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in repr(build)
+    # nor in any task's arguments, results or logs on the hub
+    secret = CREDENTIALS["AWS_SECRET_ACCESS_KEY"].encode()
+    assert not [p for p in Path(hub.topdir).rglob("*") if p.is_file() and
+                p.stat().st_size < 50 << 20 and secret in p.read_bytes()]
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in repr(hub.state()["tasks"])
+    upload_log = [p for p in Path(hub.topdir).rglob("upload.log")]
+    assert upload_log and "snapshot" in upload_log[0].read_text()
 
     before = _aws_inventory(moto)
     again = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-upload",
