@@ -15,6 +15,7 @@ setup(
     install_requires=[
         "jsonschema>=4",
         "PyYAML>=6",
+        "openstacksdk>=1.0",
     ],
     entry_points={
         "console_scripts": ["koji-image = koji_image_plugin.cli:main"],

@@ -82,3 +82,15 @@ class VerifyError(KojiImageError):
 
 class BootFailedError(KojiImageError):
     """An image booted but did not pass its boot test (a hub build fails on it)."""
+
+
+class CloudError(KojiImageError):
+    """An upload to a cloud (OpenStack Glance, EC2) failed or was refused.
+
+    The upload removes what it created before raising; ``leftover`` names what it could
+    not remove (for example the cloud went away mid-upload), or is None.
+    """
+
+    def __init__(self, message: str, leftover: str | None = None) -> None:
+        self.leftover = leftover
+        super().__init__(message)
