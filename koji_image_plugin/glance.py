@@ -51,6 +51,8 @@ from .variants import Variant
 VISIBILITIES = ("private", "shared", "community", "public")
 #: file name ending -> Glance disk_format (compressed outputs cannot be booted by Nova)
 DISK_FORMATS = {".qcow2": "qcow2", ".raw": "raw", ".img": "raw"}
+#: the Glance policy rule each non-default visibility needs
+VISIBILITY_POLICY = {"public": "publicize_image", "community": "communitize_image"}
 QCOW2_MAGIC = b"QFI\xfb"
 SHA256_KEY = "koji_image_sha256"
 NVR_KEY = "koji_image_nvr"
@@ -315,8 +317,16 @@ def _upload_new(api: _Api, path: Path, *, name: str, sha256: str, disk_format: s
                 cancel: threading.Event | None) -> dict[str, Any]:
     body = {"name": name, "disk_format": disk_format, "container_format": "bare",
             "visibility": api.target.visibility, "min_disk": min_disk, **props}
-    created = api.call("POST", "/images", f"creating image {name}", ok=(201,),
-                       json=body).json()
+    try:
+        created = api.call("POST", "/images", f"creating image {name}", ok=(201,),
+                           json=body).json()
+    except CloudError as exc:
+        rule = VISIBILITY_POLICY.get(api.target.visibility)
+        if "HTTP 403" in str(exc) and rule:
+            raise CloudError(f"{exc} (glance.visibility: {api.target.visibility} needs "
+                             f"Glance's {rule} policy for this user; ask the cloud's "
+                             "admins or choose another visibility)") from exc
+        raise
     image_id: str = created["id"]
     api.log.info("glance: created image %s (%s) on %s; uploading %s",
                  image_id, name, api.cloud, path)

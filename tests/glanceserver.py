@@ -45,7 +45,7 @@ POLICY = """\
 class GlanceServer:
     """glance-api with a sqlite database and an ``fs`` store under ``root``."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, policy: str = POLICY) -> None:
         missing = [p for p in (GLANCE_API, GLANCE_MANAGE, str(PASTE_INI))
                    if not Path(p).exists()]
         if missing:
@@ -58,7 +58,7 @@ class GlanceServer:
         self.proc: subprocess.Popen[bytes] | None = None
         for sub in ("images", "staging", "tasks", "lock"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "policy.yaml").write_text(POLICY)
+        (self.root / "policy.yaml").write_text(policy)
         self.conf = self.root / "glance-api.conf"
         self._write_conf(free_port())
         self._db_sync()

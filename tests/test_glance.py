@@ -323,3 +323,24 @@ def test_glance_gone_mid_upload_names_leftover_and_next_run_replaces_it(
         # it; Glance has no API for it.
     finally:
         server.remove()
+
+
+def test_glance_refusing_public_is_a_clear_error_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qcow2: Path) -> None:
+    """Glance's default policy: publicize_image is role:admin, and keystone-less
+    requests have no role."""
+    server = GlanceServer(tmp_path / "glance", policy="{}\n")
+    try:
+        server.start()
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE",
+                           str(server.clouds_yaml(tmp_path / "clouds.yaml", CLOUD)))
+        with pytest.raises(CloudError) as exc:
+            up(qcow2, "Public-12-1.x86_64", target(visibility="public"))
+        msg = str(exc.value)
+        assert "creating image Public-12-1.x86_64: HTTP 403" in msg
+        assert "glance.visibility: public needs Glance's publicize_image policy" in msg
+        assert "\n" not in msg
+        assert get(server, "/images?visibility=all")["images"] == []
+        assert up(qcow2, "Private-12-1.x86_64")["visibility"] == "private"
+    finally:
+        server.remove()
