@@ -189,11 +189,18 @@ def upload(path: Path, *, name: str, sha256: str, arch: str,
     sha256 = sha256.lower()
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise CloudError(f"sha256: {sha256!r} is not a SHA-256 hex digest")
+    if not name or len(name) > 255:
+        raise CloudError(f"name: {name!r} must be 1 to 255 characters")
     a = Arch.parse(arch)
-    bad = [k for k in properties if _is_reserved(k)]
-    if bad:
-        raise CloudError(f"properties.{bad[0]}: {_reserved_hint(bad[0])}")
+    for key, value in properties.items():
+        if _is_reserved(key):
+            raise CloudError(f"properties.{key}: {_reserved_hint(key)}")
+        if not isinstance(value, str) or len(value) > 255 or len(key) > 255:
+            raise CloudError(f"properties.{key}: {value!r} must be a string of at most "
+                             "255 characters")
     props = {**properties, **target.properties, SHA256_KEY: sha256}
+    if cancel is not None and cancel.is_set():
+        raise CancelledError(f"the upload of {name} was cancelled")
     conn = _connect(target)
     try:
         api = _Api(conn, target, log)
@@ -285,11 +292,15 @@ def _reuse_or_clear(api: _Api, path: Path, name: str, sha256: str,
     others = [i for i in same if i not in ours and i not in leftovers]
     if others:
         o = others[0]
-        what = (f"content {SHA256_KEY}={o[SHA256_KEY]}" if o.get(SHA256_KEY)
-                else f"no {SHA256_KEY} property (not uploaded by koji-image)")
+        if o.get(SHA256_KEY) == sha256:
+            how = f"with this content but status {o.get('status')}"
+        elif o.get(SHA256_KEY):
+            how = f"with other content ({SHA256_KEY}={o[SHA256_KEY]})"
+        else:
+            how = f"with other content (no {SHA256_KEY}: not uploaded by koji-image)"
         raise CloudError(
-            f"glance ({api.cloud}): an image named {name} already exists with other "
-            f"content: {o.get('id')} (status {o.get('status')}, {what}); this upload has "
+            f"glance ({api.cloud}): an image named {name} already exists {how}: "
+            f"{o.get('id')} (status {o.get('status')}); this upload has "
             f"{SHA256_KEY}={sha256}; delete that image (openstack image delete "
             f"{o.get('id')}) or upload under another name (a new release)")
     for old in leftovers:

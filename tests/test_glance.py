@@ -150,6 +150,21 @@ def test_files_glance_cannot_boot_are_refused(tmp_path: Path, small_disk: Path) 
         up(fake, "never-created")
 
 
+@pytest.mark.parametrize("kwargs,error", [
+    ({"name": ""}, "name: '' must be 1 to 255 characters"),
+    ({"sha256": "abc"}, "sha256: 'abc' is not a SHA-256 hex digest"),
+    ({"properties": {"visibility": "public"}}, "properties.visibility: is set by Glance"),
+    ({"properties": {"hw_x": 1}}, "properties.hw_x: 1 must be a string"),
+])
+def test_bad_arguments_are_refused_before_any_request(qcow2: Path, kwargs: dict[str, Any],
+                                                      error: str) -> None:
+    # the cloud does not exist: reaching it would be a different error
+    args: dict[str, Any] = {"name": "x", "tgt": target(cloud="nosuch"), **kwargs}
+    with pytest.raises(CloudError) as exc:
+        up(qcow2, args.pop("name"), args.pop("tgt"), **args)
+    assert str(exc.value).startswith(error)
+
+
 # -- a real glance-api -------------------------------------------------------------
 
 def test_upload_becomes_active_with_glance_checksums(glance_server: GlanceServer,
@@ -200,8 +215,8 @@ def test_same_name_other_content_is_refused_naming_the_image(
     with pytest.raises(CloudError) as exc:
         up(other, name)
     msg = str(exc.value)
-    assert f"an image named {name} already exists with other content: " \
-           f"{first['image_id']}" in msg
+    assert f"an image named {name} already exists with other content " \
+           f"(koji_image_sha256={sha256_of(qcow2)}): {first['image_id']}" in msg
     assert f"openstack image delete {first['image_id']}" in msg and "\n" not in msg
     assert [i["id"] for i in named(glance_server, name)] == [first["image_id"]]
 
