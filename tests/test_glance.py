@@ -279,6 +279,35 @@ def test_cancel_deletes_the_image(glance_server: GlanceServer, clouds: Path,
     assert named(glance_server, name) == []
 
 
+def test_cancel_after_the_image_exists_deletes_it(glance_server: GlanceServer,
+                                                   clouds: Path, qcow2: Path) -> None:
+    """The cancel comes once the image record exists (set when the upload logs that it
+    created it): the stream stops at its next chunk and the image is deleted."""
+    name = "Cancelled-late-12-1.x86_64"
+    cancel = threading.Event()
+    created: list[str] = []
+
+    class CancelOnCreate(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("glance: created image"):
+                created.append(str(record.args[0]) if record.args else "")
+                cancel.set()
+
+    handler = CancelOnCreate()
+    level = LOG.level
+    LOG.setLevel(logging.INFO)
+    LOG.addHandler(handler)
+    try:
+        with pytest.raises(CancelledError):
+            up(qcow2, name, cancel=cancel)
+    finally:
+        LOG.removeHandler(handler)
+        LOG.setLevel(level)
+    assert len(created) == 1
+    assert named(glance_server, name) == []
+    assert glance_server.orphans() == []
+
+
 def test_unknown_cloud_is_one_line_naming_the_field(clouds: Path, qcow2: Path) -> None:
     t = target(cloud="nosuch")
     with pytest.raises(CloudError) as exc:
