@@ -235,12 +235,12 @@ class _Api:
             resp = self.conn.image.request(url, method, raise_exc=False, **kwargs)
         except openstack.exceptions.ConfigException as exc:
             raise _unknown_cloud(self.cloud, exc) from exc
-        except (ksa_exceptions.ConnectTimeout, TimeoutError) as exc:
-            raise CloudError(f"glance ({self.cloud}): {what}: no progress for "
-                             f"{self.target.timeout} s (glance.timeout): "
-                             f"{_oneline(str(exc))}") from exc
         except (ksa_exceptions.ClientException, openstack.exceptions.SDKException,
                 OSError) as exc:
+            if _timed_out(exc):
+                raise CloudError(f"glance ({self.cloud}): {what}: no progress for "
+                                 f"{self.target.timeout} s (glance.timeout): "
+                                 f"{_oneline(str(exc))}") from exc
             raise CloudError(f"glance ({self.cloud}): {what}: "
                              f"{type(exc).__name__}: {_oneline(str(exc))}") from exc
         if resp.status_code not in ok:
@@ -531,6 +531,26 @@ def _unknown_cloud(cloud: str, exc: Exception) -> CloudError:
     return CloudError(f"glance.cloud: {cloud!r} is not usable: {_oneline(str(exc))} "
                       "(openstacksdk reads $OS_CLIENT_CONFIG_FILE, ./clouds.yaml, "
                       "~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml)")
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A socket timeout, however requests and keystoneauth wrapped it: waiting for the
+    answer it is a ConnectTimeout, blocked in sending the body a ConnectFailure around
+    ``('Connection aborted.', TimeoutError('timed out'))``."""
+    if isinstance(exc, (ksa_exceptions.ConnectTimeout, TimeoutError)):
+        return True
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, TimeoutError):
+            return True
+        todo += [a for a in e.args if isinstance(a, BaseException)]
+        todo += [c for c in (e.__cause__, e.__context__) if c is not None]
+    return False
 
 
 def _is_reserved(key: str) -> bool:
