@@ -19,7 +19,7 @@ setup(
     extras_require={
         # uploads (koji-image upload, kojid's uploadCloudImage): builders need them, the
         # hub and the CLI do not
-        "clouds": ["boto3>=1.28"],
+        "clouds": ["boto3>=1.28", "openstacksdk>=1.0"],
     },
     entry_points={
         "console_scripts": ["koji-image = koji_image_plugin.cli:main"],

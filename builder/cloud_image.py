@@ -328,8 +328,9 @@ class UploadCloudImageTask(BaseTaskHandler):
             return Path(self.localPath(f"{reldir}/{image['file']}"))
 
         def work():
+            distro = binfo['extra'][RECORD_KEY]['request']['distro']
             return uploads.upload(UploadRequest.from_dict(opts), images, locate,
-                                  nvr=binfo['nvr'], build_id=binfo['id'],
+                                  nvr=binfo['nvr'], distro=distro, build_id=binfo['id'],
                                   config=config_path(), runner=Runner(logdir, log, cancel))
 
         try:

@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "OUTPUT_DIR/uploads.json.")
     u.add_argument("output", type=Path, metavar="OUTPUT_DIR",
                    help="a build's output dir (where manifest.json is)")
-    u.add_argument("--to", action="append", required=True, choices=["ec2"],
+    u.add_argument("--to", action="append", required=True, choices=["ec2", "glance"],
                    help="where to upload (repeatable)")
     u.add_argument("--region", action="append", metavar="REGION", default=[],
                    help="EC2 region (repeatable; default: [ec2] regions of the host "
@@ -198,14 +198,21 @@ def cmd_upload(args: argparse.Namespace, cancel: threading.Event) -> int:
     problems = specmod.check_upload(data, "upload")
     if args.region and "ec2" not in args.to:
         problems.append(Problem("--region", "is for EC2; add --to ec2"))
+    if "glance" in args.to and not args.cloud:
+        problems = [p for p in problems if not p.field.startswith("upload.glance")]
+        problems.append(Problem("--cloud", "--to glance needs --cloud NAME (a cloud of "
+                                "clouds.yaml)"))
+    if args.cloud and "glance" not in args.to:
+        problems.append(Problem("--cloud", "is for Glance; add --to glance"))
     if problems:
         raise SpecError("koji-image upload", problems)
     manifest = json.loads(manifest_path.read_text())
     runner = Runner(out / "logs", log, cancel)
     outcome = uploads.upload(
         specmod.UploadRequest.from_dict(data), manifest.get("images", []),
-        lambda image: out / str(image["file"]), nvr=str(manifest["nvr"]), build_id=None,
-        config=args.config, runner=runner)
+        lambda image: out / str(image["file"]), nvr=str(manifest["nvr"]),
+        distro=str(manifest["spec"]["distro"]), build_id=None, config=args.config,
+        runner=runner)
     records = uploads.merge(uploads.read_local(out), outcome.records)
     path = uploads.write_local(out, records)
     for line in uploads.format_records(outcome.records):

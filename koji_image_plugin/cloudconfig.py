@@ -1,5 +1,5 @@
-"""Where and how this host uploads images: the ``[ec2]`` and ``[glance]`` sections of the
-host config (``/etc/koji-image/koji-image.conf``, or kojid's
+"""Where and how this host uploads images: the ``[ec2]`` and ``[glance:CLOUD]`` sections
+of the host config (``/etc/koji-image/koji-image.conf``, or kojid's
 ``/etc/kojid/plugins/cloud_image.conf``).
 
 Credentials are never here and never in a request: boto3 finds them in the standard AWS
@@ -13,9 +13,13 @@ import configparser
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import hostconfig
 from .errors import CloudError
+
+if TYPE_CHECKING:
+    from .glance import GlanceTarget
 
 METHODS = ("ebs-direct", "s3-import")
 COPY_MODES = ("copy-image", "upload")
@@ -131,3 +135,44 @@ def load_ec2(path: Path | None = None) -> Ec2Config:
     if problems:
         raise CloudError(f"{path}: " + "; ".join(problems))
     return cfg
+
+
+def load_glance(cloud: str, path: Path | None = None) -> GlanceTarget:
+    """The ``[glance:CLOUD]`` section: how to upload to that clouds.yaml cloud.
+
+        [glance:openstack-prod]
+        visibility = public            # private (default), shared, community, public
+        timeout = 3600                 # s for the upload and the wait for active
+        properties = hw_qemu_guest_agent=no os_admin_user=fedora
+
+    A cloud without a section gets the defaults (private)."""
+    from .errors import SpecError
+    from .glance import GlanceTarget
+
+    path = config_path(path)
+    parser = _parser(path)
+    section = f"glance:{cloud}"
+    data: dict[str, object] = {"cloud": cloud}
+    if parser.has_section(section):
+        sec = parser[section]
+        unknown = sorted(set(sec) - {"visibility", "timeout", "properties"})
+        if unknown:
+            raise CloudError(f"{path}: [{section}] {', '.join(unknown)}: unknown; use "
+                             "visibility, timeout, properties")
+        if "visibility" in sec:
+            data["visibility"] = sec["visibility"].strip()
+        if "timeout" in sec:
+            text = sec["timeout"].strip()
+            data["timeout"] = int(text) if text.isdigit() else text
+        props: dict[str, str] = {}
+        for item in sec.get("properties", "").split():
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise CloudError(f"{path}: [{section}] properties: {item!r} is not "
+                                 "KEY=VALUE")
+            props[key] = value
+        data["properties"] = props
+    try:
+        return GlanceTarget.from_dict(data, where=f"[{section}]")
+    except SpecError as exc:
+        raise CloudError(f"{path}: " + "; ".join(str(p) for p in exc.problems)) from exc

@@ -85,5 +85,12 @@ class BootFailedError(KojiImageError):
 
 
 class CloudError(KojiImageError):
-    """An upload to a cloud failed; the message names the cloud, the region or image, and
-    what to do."""
+    """An upload to a cloud (OpenStack Glance, EC2) failed or was refused.
+
+    The upload removes what it created before raising; ``leftover`` names what it could
+    not remove (for example the cloud went away mid-upload), or is None.
+    """
+
+    def __init__(self, message: str, leftover: str | None = None) -> None:
+        self.leftover = leftover
+        super().__init__(message)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cloudconfig import load_ec2
+from .cloudconfig import load_ec2, load_glance
 from .ec2 import Ec2Image, Ec2Publisher
 from .errors import CloudError
 from .runner import Runner
-from .spec import UploadRequest
+from .spec import Distro, UploadRequest
 
 UPLOADS_FILE = "uploads.json"
 UPLOADS_VERSION = 1
@@ -65,7 +65,7 @@ def verified(path: Path, image: Mapping[str, Any]) -> Path:
 
 
 def upload(request: UploadRequest, images: list[Mapping[str, Any]],
-           locate: Callable[[Mapping[str, Any]], Path], *, nvr: str,
+           locate: Callable[[Mapping[str, Any]], Path], *, nvr: str, distro: str,
            build_id: int | None, config: Path | None, runner: Runner) -> Outcome:
     """Upload what ``request`` asks for. ``locate`` gives the local path of an image
     (a kojid task downloads it then). Failures are collected, never raised, so what
@@ -93,7 +93,36 @@ def upload(request: UploadRequest, images: list[Mapping[str, Any]],
                 out.records["ec2"] += [r.record() for r in result.regions]
                 out.errors += [f"ec2 {arch} {region}: {err}"
                                for region, err in sorted(result.errors.items())]
+    for cloud in request.glance:
+        _glance(cloud, images, locate, nvr, Distro.parse(distro), config, runner, out)
     return out
+
+
+def _glance(cloud: str, images: list[Mapping[str, Any]],
+            locate: Callable[[Mapping[str, Any]], Path], nvr: str, distro: Distro,
+            config: Path | None, runner: Runner, out: Outcome) -> None:
+    try:
+        from . import glance
+
+        target = load_glance(cloud, config)
+        glance.check_cloud(target)
+        chosen = inputs("glance", images)
+    except (CloudError, ImportError) as exc:
+        out.errors.append(f"glance {cloud}: {exc}")
+        return
+    for image in chosen:
+        arch, variant = str(image["arch"]), str(image["variant"])
+        try:
+            path = verified(locate(image), image)
+            record = glance.upload(
+                path, name=str(image["file"]).removesuffix(".qcow2"),
+                sha256=str(image["sha256"]), arch=arch,
+                properties=glance.image_properties(distro, arch, variant, nvr=nvr),
+                target=target, log=runner.log, cancel=runner.cancel_event)
+        except CloudError as exc:
+            out.errors.append(f"glance {cloud} {arch}: {exc}")
+            continue
+        out.records["glance"].append(dict(record, variant=variant))
 
 
 def merge(existing: Mapping[str, Any] | None, new: Mapping[str, list[dict[str, Any]]]

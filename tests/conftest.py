@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from koji_image_plugin.runner import Runner
 from tests.awsserver import MotoServer
+from tests.glanceserver import GlanceServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,3 +97,17 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def glance_server() -> Iterator[GlanceServer]:
+    """A real glance-api (Debian's package) on loopback, no keystone (tests/glanceserver.py)."""
+    server = GlanceServer()
+    try:
+        t0 = time.monotonic()
+        server.start()
+        logging.getLogger("test.glance").info("glance-api answered %.1f s after start",
+                                              time.monotonic() - t0)
+        yield server
+    finally:
+        server.remove()

@@ -421,20 +421,31 @@ REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 
 
 @pytest.fixture
-def upload_kojid(tmp_path: Path, hub: Any, moto: Any) -> Iterator[Any]:
-    """kojid whose builder config uploads to moto (credentials in its environment only)."""
+def upload_kojid(tmp_path: Path, hub: Any, moto: Any, glance_server: Any) -> Iterator[Any]:
+    """kojid whose builder config uploads to moto and to glance-api (credentials in its
+    environment and clouds.yaml only)."""
     from tests.awsserver import CREDENTIALS
 
     moto.reset()
     conf = tmp_path / "cloud_image.conf"
     conf.write_text("[timeouts]\ninactivity = 120\ninstall = 1800\n"
                     f"[ec2]\nregions = {' '.join(REGIONS)}\nendpoint_url = {moto.url}\n"
-                    "copy = upload\nworkers = 8\n")
+                    "copy = upload\nworkers = 8\n"
+                    "[glance:test-cloud]\nvisibility = public\n")
+    clouds = glance_server.clouds_yaml(tmp_path / "clouds.yaml", "test-cloud")
     d = start_kojid(hub.url, hub.topurl, "builder", "builder-pw", tmp_path / "kojid",
                     plugin_path=REPO / "builder", plugins=("cloud_image",),
-                    env={"KOJI_CLOUD_IMAGE_CONF": str(conf), **CREDENTIALS})
+                    env={"KOJI_CLOUD_IMAGE_CONF": str(conf), "OS_CLIENT_CONFIG_FILE":
+                         str(clouds), **CREDENTIALS})
     yield d
     d.stop()
+
+
+def glance_server_images(server: Any) -> list[str]:
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{server.url}/v2/images") as r:
+        return sorted(i["id"] for i in json.load(r)["images"])
 
 
 def _aws_inventory(moto: Any) -> dict[str, tuple[list[str], list[str]]]:
@@ -455,9 +466,12 @@ def _aws_inventory(moto: Any) -> dict[str, tuple[list[str], list[str]]]:
 
 @pytest.mark.vm
 @pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")
-def test_a_builds_ec2_image_becomes_public_amis_in_three_regions_and_a_rerun_makes_nothing(
+def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
         hub: Any, upload_kojid: Any, cli_conf: Path, tree_server: str, moto: Any,
-        tmp_path: Path) -> None:
+        glance_server: Any, tmp_path: Path) -> None:
+    """The done-when of the clouds issue: a build's EC2 image lands as public AMIs in
+    three regions with the disk's blocks, its qcow2 as an active Glance image with the
+    right checksum, the ids in the build's extra, and a second upload makes nothing."""
     import lzma
 
     import boto3
@@ -470,9 +484,9 @@ def test_a_builds_ec2_image_becomes_public_amis_in_three_regions_and_a_rerun_mak
         "name: Test-Cloud-Base\nversion: '12'\nrelease: '2'\ndistro: Debian-12\n"
         f"install_tree: '{tree_server}'\narches: [x86_64]\ntarget: f19\ndisk_size: 2\n"
         f"preseed: {REPO / 'koji_image_plugin/data/debian.preseed'}\n"
-        "variants: [ec2]\nformats: [raw.xz]\nxz_preset: 1\n"
-        "upload: {ec2: {}, public: true}\n")
-    before = host_state()
+        "variants: [generic, ec2]\nvariant_formats: {generic: [qcow2], ec2: [raw.xz]}\n"
+        "xz_preset: 1\nupload: {ec2: {}, glance: {clouds: [test-cloud]}, public: true}\n")
+    host_before = host_state()
     t0 = time.monotonic()
     done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-build", "--config",
                    str(spec), "--wait", timeout=1800)
@@ -501,6 +515,18 @@ def test_a_builds_ec2_image_becomes_public_amis_in_three_regions_and_a_rerun_mak
         attr = client("ec2").describe_image_attribute(ImageId=rec["image_id"],
                                                       Attribute="launchPermission")
         assert {"Group": "all"} in attr["LaunchPermissions"]
+    [glanced] = build["extra"]["cloud_image"]["uploads"]["glance"]
+    qcow2 = (Path(hub.topdir) / "packages/Test-Cloud-Base/12/2/images"
+             / "Test-Cloud-Base-12-2.x86_64.qcow2").read_bytes()
+    import hashlib
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{glance_server.url}/v2/images/{glanced['image_id']}") as r:
+        held = json.load(r)
+    assert (held["status"], held["visibility"], held["name"]) == \
+        ("active", "public", "Test-Cloud-Base-12-2.x86_64")
+    assert held["os_hash_value"] == glanced["checksum"] == hashlib.sha512(qcow2).hexdigest()
+    assert held["koji_image_nvr"] == "Test-Cloud-Base-12-2"
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in repr(build)
     # nor in any task's arguments, results or logs on the hub
     secret = CREDENTIALS["AWS_SECRET_ACCESS_KEY"].encode()
@@ -511,14 +537,18 @@ def test_a_builds_ec2_image_becomes_public_amis_in_three_regions_and_a_rerun_mak
     assert upload_log and "snapshot" in upload_log[0].read_text()
 
     before = _aws_inventory(moto)
+    glance_before = glance_server_images(glance_server)
     again = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-upload",
-                    "Test-Cloud-Base-12-2", "--ec2", "--public", "--wait", timeout=600)
+                    "Test-Cloud-Base-12-2", "--ec2", "--glance", "test-cloud", "--public",
+                    "--wait", timeout=600)
     print(again.stdout)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("[public, reused]") == 3
     assert _aws_inventory(moto) == before
+    assert glance_server_images(glance_server) == glance_before
     info = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-info",
                    "Test-Cloud-Base-12-2")
     for rec in records:
         assert f"ec2 {rec['region']} x86_64: {rec['image_id']}" in info.stdout
-    assert host_state() == before
+    assert f"glance test-cloud x86_64: {glanced['image_id']}" in info.stdout
+    assert host_state() == host_before

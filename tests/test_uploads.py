@@ -17,6 +17,7 @@ import pytest
 from koji_image_plugin import uploads
 from tests.awsserver import CREDENTIALS, MotoServer
 from tests.conftest import make_disk
+from tests.glanceserver import GlanceServer
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 
@@ -30,21 +31,33 @@ def outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     name = "Test-Cloud-Base-EC2-1-3.x86_64.raw.xz"
     with (d / name).open("wb") as f:
         subprocess.run(["xz", "-1", "-c", str(raw)], stdout=f, check=True)
+    qcow2 = "Test-Cloud-Base-1-3.x86_64.qcow2"
+    subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(d / qcow2)],
+                   check=True)
     raw.unlink()
-    sha = hashlib.sha256((d / name).read_bytes()).hexdigest()
-    manifest = {"nvr": "Test-Cloud-Base-1-3", "images": [
-        {"file": name, "arch": "x86_64", "variant": "ec2", "format": "raw.xz",
-         "size": (d / name).stat().st_size, "sha256": sha, "koji_archive_type": "raw-xz"}]}
+
+    def image(file: str, variant: str, fmt: str, kind: str) -> dict[str, Any]:
+        return {"file": file, "arch": "x86_64", "variant": variant, "format": fmt,
+                "size": (d / file).stat().st_size, "koji_archive_type": kind,
+                "sha256": hashlib.sha256((d / file).read_bytes()).hexdigest()}
+
+    manifest = {"nvr": "Test-Cloud-Base-1-3", "spec": {"distro": "Debian-12"}, "images": [
+        image(name, "ec2", "raw.xz", "raw-xz"), image(qcow2, "generic", "qcow2", "qcow2")]}
     (d / "manifest.json").write_text(json.dumps(manifest))
     return d
 
 
 @pytest.fixture
-def env(moto: MotoServer, tmp_path: Path) -> Iterator[dict[str, str]]:
+def env(moto: MotoServer, glance_server: GlanceServer,
+        tmp_path: Path) -> Iterator[dict[str, str]]:
     moto.reset()
     conf = tmp_path / "koji-image.conf"
-    conf.write_text(f"[ec2]\nregions = {' '.join(REGIONS)}\nendpoint_url = {moto.url}\n")
-    yield {**os.environ, **CREDENTIALS, "KOJI_IMAGE_CONFIG": str(conf)}
+    conf.write_text(f"[ec2]\nregions = {' '.join(REGIONS)}\nendpoint_url = {moto.url}\n"
+                    "[glance:test-cloud]\nvisibility = public\n"
+                    "properties = hw_qemu_guest_agent=no\n")
+    clouds = glance_server.clouds_yaml(tmp_path / "clouds.yaml", "test-cloud")
+    yield {**os.environ, **CREDENTIALS, "KOJI_IMAGE_CONFIG": str(conf),
+           "OS_CLIENT_CONFIG_FILE": str(clouds)}
 
 
 def koji_image(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,7 +83,34 @@ def test_upload_registers_amis_writes_uploads_json_and_reruns_reuse(
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in (outdir / "uploads.json").read_text()
 
 
+def test_upload_to_glance_becomes_active_with_the_right_checksum_and_reruns_reuse(
+        env: dict[str, str], outdir: Path, glance_server: GlanceServer) -> None:
+    (outdir / "uploads.json").unlink(missing_ok=True)
+    done = koji_image(env, "upload", str(outdir), "--to", "glance", "--cloud", "test-cloud")
+    assert done.returncode == 0, done.stderr
+    [rec] = json.loads((outdir / "uploads.json").read_text())["glance"]
+    assert (rec["cloud"], rec["arch"], rec["variant"], rec["status"], rec["visibility"]) \
+        == ("test-cloud", "x86_64", "generic", "active", "public")
+    qcow2 = (outdir / "Test-Cloud-Base-1-3.x86_64.qcow2").read_bytes()
+    assert rec["checksum"] == hashlib.sha512(qcow2).hexdigest()
+    assert rec["md5"] == hashlib.md5(qcow2).hexdigest()
+    # what Glance holds, read over plain HTTP
+    import urllib.request
+    with urllib.request.urlopen(f"{glance_server.url}/v2/images/{rec['image_id']}") as r:
+        held = json.load(r)
+    assert held["status"] == "active" and held["os_hash_value"] == rec["checksum"]
+    assert (held["os_distro"], held["os_version"], held["hw_qemu_guest_agent"]) == \
+        ("debian", "12", "no")
+    assert held["name"] == "Test-Cloud-Base-1-3.x86_64"
+    again = koji_image(env, "upload", str(outdir), "--to", "glance", "--cloud", "test-cloud")
+    assert again.returncode == 0, again.stderr
+    [rerun] = json.loads((outdir / "uploads.json").read_text())["glance"]
+    assert rerun["image_id"] == rec["image_id"] and rerun["reused"]
+
+
 @pytest.mark.parametrize("args,error", [
+    (["--to", "glance"], "--cloud: --to glance needs --cloud NAME"),
+    (["--to", "ec2", "--cloud", "x"], "--cloud: is for Glance; add --to glance"),
     (["--to", "ec2", "--region", "Mars"],
      "upload.ec2.regions[0]: 'Mars' is not valid"),
     (["--to", "ec2", "--region", "us-east-1", "--region", "us-east-1"],
@@ -96,7 +136,8 @@ def test_a_build_without_the_ec2_variant_says_how_to_make_one(
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     done = koji_image(env, "upload", str(tmp_path), "--to", "ec2")
     assert done.returncode == 1
-    assert ("ec2: this build has no ec2 variant in raw.xz (it has generic/raw.xz); build "
+    assert ("ec2: this build has no ec2 variant in raw.xz (it has generic/qcow2, "
+            "generic/raw.xz); build "
             "it with variants: [ec2] and format raw.xz") in done.stderr
 
 
