@@ -15,6 +15,8 @@ setup(
     install_requires=[
         "jsonschema>=4",
         "PyYAML>=6",
+        # images.json of a drop is written and read with productmd (Fedora's compose metadata)
+        "productmd>=1.33",
     ],
     entry_points={
         "console_scripts": ["koji-image = koji_image_plugin.cli:main"],
