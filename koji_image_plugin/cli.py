@@ -230,7 +230,7 @@ def cmd_drop(args: argparse.Namespace) -> int:
         raise drop.DropInputError("--gpg-homedir: needs --gpg-key KEYID")
     images: list[drop.DropImage] = []
     if args.koji:
-        session, opts = drop.koji_session(args.koji, args.koji_config)
+        session, opts = drop.koji_session(args.koji, args.koji_config, login=False)
         if not opts.get("topurl"):
             raise drop.DropInputError(f"--koji: profile {args.koji} has no topurl; set it "
                                       "in the koji config")
@@ -311,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, CancelledError):
         cancel.set()
-        print("koji-image: cancelled; nothing was left behind", file=sys.stderr)
+        if args.command == "weekly":
+            print("koji-image: cancelled; builds already submitted go on in Koji, and "
+                  "the next run waits for them", file=sys.stderr)
+        else:
+            print("koji-image: cancelled; nothing was left behind", file=sys.stderr)
         return EXIT_CANCELLED
     except KojiImageError as exc:
         print(f"koji-image: {exc}", file=sys.stderr)

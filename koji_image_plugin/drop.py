@@ -244,10 +244,12 @@ def koji_module() -> Any:
 
 
 def koji_session(profile: str, config: str | None = None, user: str | None = None,
-                 password_file: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """A logged-in koji.ClientSession for a koji client profile, logged in by koji's own
-    code (``koji_cli.lib.activate_session``: Kerberos, SSL or password, as configured);
-    ``user`` and ``password_file`` are for password logins."""
+                 password_file: str | None = None,
+                 login: bool = True) -> tuple[Any, dict[str, Any]]:
+    """A koji.ClientSession for a koji client profile, logged in by koji's own code
+    (``koji_cli.lib.activate_session``: Kerberos, SSL or password, as configured) when
+    ``login`` (reading builds needs no login, as for ``koji buildinfo``); ``user`` and
+    ``password_file`` are for password logins."""
     koji = koji_module()
     cli_lib = importlib.import_module("koji_cli.lib")
     try:
@@ -260,6 +262,8 @@ def koji_session(profile: str, config: str | None = None, user: str | None = Non
     if password_file:
         opts["password"] = Path(password_file).read_text().strip()
     session = koji.ClientSession(opts["server"], opts)
+    if not login:
+        return session, opts
     try:
         cli_lib.activate_session(session, optparse.Values(opts))
     except SystemExit as exc:  # koji_cli.lib.error() exits
@@ -290,9 +294,13 @@ class KojiSource:
         if state != "COMPLETE":
             raise DropInputError(f"BUILD: {nvr} is {state}, not COMPLETE; give a complete build")
         base = self.pathinfo.imagebuild(binfo)
+        # cloudImageInfo returns the build's uploads record; older hub plugins do not, so
+        # it is also read from the build's extra, where the uploads keep it.
+        uploads = info.get("uploads") or \
+            ((binfo.get("extra") or {}).get("cloud_image") or {}).get("uploads")
         images: list[DropImage] = []
         for arch, record in sorted((info.get("arches") or {}).items()):
-            images += images_of_record(binfo["nvr"], arch, record, base, info.get("uploads"))
+            images += images_of_record(binfo["nvr"], arch, record, base, uploads)
         if not images:
             raise DropInputError(f"BUILD: {nvr} has no images")
         return images

@@ -341,8 +341,10 @@ def run_branch(cfg: WeeklyConfig, session: Any, topurl: str, branch: Branch, day
             if final == "CLOSED" else []
         booted = [i for i in images if i.verdict is Verdict.PASSED]
         if not booted:
+            why = "no image passed its boot test" if final == "CLOSED" else \
+                _arch_errors(session, task_id)
             run.update(status="failed", finished=_stamp(),
-                       detail=f"task {task_id} {final}; no image passed its boot test")
+                       detail=f"task {task_id} {final}: {why}")
             return BranchOutcome(branch.release, "failed", run["detail"], None, task_id)
         did = drop_id(branch.release, weekly=f"{day}.{run['n']}")
         drop = make_drop(did, booted, bug_url=cfg.bug_url,
@@ -355,6 +357,17 @@ def run_branch(cfg: WeeklyConfig, session: Any, topurl: str, branch: Branch, day
         return BranchOutcome(branch.release, "published",
                              f"{len(booted)} of {len(images)} images booted",
                              result.path, task_id)
+
+
+def _arch_errors(session: Any, task_id: int) -> str:
+    """Why a build failed, per arch, as cloudImageInfo reports it."""
+    try:
+        info = session.cloudImageInfo(task=task_id)
+    except koji_module().GenericError as exc:
+        return str(exc).strip().splitlines()[-1]
+    errors = [f"{arch}: {rec['error']}" for arch, rec in
+              sorted((info.get("arches") or {}).items()) if rec.get("error")]
+    return "; ".join(errors) or "no arch finished"
 
 
 def _stamp() -> str:

@@ -27,7 +27,7 @@ import productmd.images
 import pytest
 
 from tests import atomcheck
-from tests.kojistub import client_session, write_client_config
+from tests.kojistub import client_session, run_cli, write_client_config
 from tests.test_koji_plugins import hub, kojid, tree_server  # noqa: F401 - fixtures
 
 from .conftest import REPO, is_root
@@ -301,3 +301,68 @@ def test_weekly_twice_one_build_one_drop_old_weeklies_pruned(
 def _artifacts() -> Iterator[None]:
     ARTIFACTS.mkdir(exist_ok=True)
     yield
+
+
+def test_a_final_drop_from_the_latest_koji_builds_of_a_tag(
+        hub: Any, kojid: Any, tree_server: str, tmp_path: Path) -> None:  # noqa: F811
+    conf = write_client_config(tmp_path / "koji.conf", hub, plugin_paths=(REPO / "cli",))
+    t0 = time.monotonic()
+    done = run_cli(conf, "releng", "releng-pw", "cloud-image-build", "Test-Cloud-Base",
+                   "19", "f19", tree_server, "x86_64", "--distro", "Debian-12",
+                   "--disk-size", "2", "--format", "qcow2", "--release", "1", "--wait",
+                   "--kickstart", str(PRESEED), timeout=1800)
+    print(f"hub build for the tag drop: {time.monotonic() - t0:.0f} s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    mirror = tmp_path / "mirror"
+    done = koji_image("drop", "--release", "19", "--milestone", "Final", "--koji", "kojistub",
+                      "--koji-config", str(conf), "--tag", "f19", "--mirror", str(mirror))
+    assert done.returncode == 0, done.stderr
+    final = mirror / "releases/19/Cloud"
+    check_drop_dir(final, ["x86_64/generic/Test-Cloud-Base-19-1.x86_64.qcow2"])
+    record = json.loads((final / "drop.json").read_text())
+    assert record["sources"] == ["Koji build Test-Cloud-Base-19-1"]
+    assert [i["boot_test"] for i in record["images"]] == ["passed"]
+    # the bytes are those Koji imported
+    koji_file = Path(hub.topdir) / "packages/Test-Cloud-Base/19/1/images" / \
+        "Test-Cloud-Base-19-1.x86_64.qcow2"
+    assert (final / "x86_64/generic/Test-Cloud-Base-19-1.x86_64.qcow2").read_bytes() == \
+        koji_file.read_bytes()
+    check_feed(mirror, ["19 Final"])
+
+
+def test_weekly_resumes_a_killed_run_and_counts_reruns_of_a_day(
+        weekly_config: Path, hub: Any, kojid: Any) -> None:  # noqa: F811
+    """A build that fails (the install tree is not there): the job killed while waiting
+    waits for the same task next time; a run after a failed one submits release .1."""
+    spec = weekly_config.parent / "rawhide.yaml"
+    spec.write_text(spec.read_text().replace("/debian-12-$arch/", "/no-such-tree-$arch/"))
+    state = weekly_config.parent / "state" / "rawhide.json"
+    argv = [KOJI_IMAGE, "weekly", str(weekly_config), "--date", "2026-01-05"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (state.exists() and "submitted" in state.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert [r["status"] for r in json.loads(state.read_text())["runs"]] == ["submitted"]
+
+    second = koji_image("weekly", str(weekly_config), "--date", "2026-01-05", timeout=600)
+    assert second.returncode == 1, second.stderr
+    assert "waiting again for task 1 of an earlier run today" in second.stderr
+    assert "rawhide: failed (task 1): task 1 FAILED: x86_64: " in second.stdout
+    assert "no-such-tree" in second.stdout  # the arch task's own error, from the hub
+    third = koji_image("weekly", str(weekly_config), "--date", "2026-01-05", timeout=600)
+    assert third.returncode == 1
+    assert "submitted scratch build 20260105.1 as task" in third.stderr
+
+    session = client_session(hub)
+    releases = sorted(session.getTaskInfo(t["id"], request=True)["request"][4]["release"]
+                      for t in session.listTasks() if t["method"] == "cloudImageBuild")
+    assert releases == ["20260105.0", "20260105.1"]
+    assert [(r["release"], r["status"]) for r in json.loads(state.read_text())["runs"]] \
+        == [("20260105.0", "failed"), ("20260105.1", "failed")]
+    mirror = weekly_config.parent / "mirror"
+    assert not (mirror / "weekly").exists()
+    assert "No drops yet" in (mirror / "index.html").read_text()
