@@ -269,7 +269,7 @@ def koji_session(profile: str, config: str | None = None, user: str | None = Non
     except SystemExit as exc:  # koji_cli.lib.error() exits
         raise DropError(f"koji: cannot log in to {opts['server']} with profile "
                         f"{profile}") from exc
-    except koji.GenericError as exc:
+    except (koji.GenericError, OSError) as exc:  # requests' errors are OSErrors
         raise DropError(f"koji: cannot log in to {opts['server']}: "
                         f"{_koji_message(exc)}") from exc
     return session, opts
@@ -290,6 +290,8 @@ class KojiSource:
             info = self.session.cloudImageInfo(build=nvr)
         except self.koji.GenericError as exc:
             raise DropInputError(f"BUILD: {nvr}: {_koji_message(exc)}") from exc
+        except OSError as exc:  # the hub cannot be reached (requests' errors are OSErrors)
+            raise DropError(f"koji: cannot reach the hub: {exc}") from exc
         state = self.koji.BUILD_STATES[binfo["state"]]
         if state != "COMPLETE":
             raise DropInputError(f"BUILD: {nvr} is {state}, not COMPLETE; give a complete build")
@@ -311,6 +313,8 @@ class KojiSource:
             builds = self.session.getLatestBuilds(tag, type="image")
         except self.koji.GenericError as exc:
             raise DropInputError(f"--tag: {tag}: {_koji_message(exc)}") from exc
+        except OSError as exc:
+            raise DropError(f"koji: cannot reach the hub: {exc}") from exc
         nvrs = [b["nvr"] for b in builds
                 if "cloud_image" in ((self.session.getBuild(b["id"]) or {}).get("extra")
                                      or {})]

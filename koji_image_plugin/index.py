@@ -75,10 +75,12 @@ def _uploads(img: dict[str, Any]) -> str:
     return "<br>".join(parts) if parts else "not uploaded"
 
 
-def render_index(mirror: Path, now: datetime.datetime | None = None) -> str:
+def render_index(mirror: Path) -> str:
+    """The page depends only on the drops, so rewriting it for an unchanged tree gives
+    the same bytes (and :func:`write_index` then leaves the file alone)."""
     records = _records(mirror)
-    now = now or datetime.datetime.now(datetime.UTC)
     h = html.escape
+    latest = f"Latest drop published {h(records[0]['published'])}. " if records else ""
     body = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         "<title>Cloud image drops</title>",
@@ -88,7 +90,7 @@ def render_index(mirror: Path, now: datetime.datetime | None = None) -> str:
         f"<style>{STYLE}</style>", "</head>", "<body>",
         "<h1>Cloud image drops</h1>",
         f'<p>Milestone and weekly drops, newest first. <a href="{FEED}">Atom feed of new '
-        f"drops</a>. Page written {now.strftime('%Y-%m-%d %H:%M UTC')}. Verify a download "
+        f"drops</a>. {latest}Verify a download "
         "with <code>sha256sum -c CHECKSUM</code> in its drop's directory.</p>",
     ]
     if not records:
@@ -129,15 +131,15 @@ def _feed_id(base_url: str, path: str = "") -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, base_url + path).urn
 
 
-def render_feed(mirror: Path, base_url: str,
-                now: datetime.datetime | None = None) -> str:
+def render_feed(mirror: Path, base_url: str) -> str:
     """Atom 1.0: feed id, title, updated, author, self link; per entry id, title, updated,
-    published, an alternate link to the drop's section of the page, a summary."""
+    published, an alternate link to the drop's section of the page, a summary. The
+    feed's updated time is its newest entry's (an empty feed's: the epoch), so an
+    unchanged tree gives the same feed."""
     base = base_url if base_url.endswith("/") else base_url + "/"
     records = _records(mirror)[:MAX_FEED_ENTRIES]
-    now = now or datetime.datetime.now(datetime.UTC)
     updated = records[0]["published"] if records else \
-        now.replace(microsecond=0).isoformat()
+        datetime.datetime.fromtimestamp(0, datetime.UTC).isoformat()
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None,
@@ -181,6 +183,12 @@ def render_feed(mirror: Path, base_url: str,
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` by renaming a temporary file; the same text: no write."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -196,7 +204,6 @@ def write_index(mirror: Path, base_url: str | None = None) -> tuple[Path, Path]:
     """Rewrite ``index.html`` and ``drops.atom`` at the mirror root."""
     mirror.mkdir(parents=True, exist_ok=True)
     base = base_url or mirror.resolve().as_uri() + "/"
-    now = datetime.datetime.now(datetime.UTC)
-    _write_atomic(mirror / INDEX, render_index(mirror, now))
-    _write_atomic(mirror / FEED, render_feed(mirror, base, now))
+    _write_atomic(mirror / INDEX, render_index(mirror))
+    _write_atomic(mirror / FEED, render_feed(mirror, base))
     return mirror / INDEX, mirror / FEED

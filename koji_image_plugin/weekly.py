@@ -389,7 +389,7 @@ def run_weekly(cfg: WeeklyConfig, today: datetime.date | None = None,
     for branch in cfg.branches:
         try:
             outcome = run_branch(cfg, session, topurl, branch, day, poll, log)
-        except (DropError, WeeklyError, koji_module().GenericError) as exc:
+        except (DropError, WeeklyError, koji_module().GenericError, OSError) as exc:
             outcome = BranchOutcome(branch.release, "failed", str(exc).strip())
         pruned = publish.prune_weeklies(cfg.mirror, branch.release, cfg.keep, log)
         outcomes.append(BranchOutcome(outcome.release, outcome.status, outcome.detail,

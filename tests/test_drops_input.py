@@ -126,3 +126,21 @@ def test_the_feed_checker_accepts_the_empty_feed_and_catches_each_violation(
     for what, text in broken.items():
         assert atomcheck.problems(text.encode()), what
     assert atomcheck.problems(good.replace("</feed>", entry + "</feed>").encode()) == []
+
+
+def test_a_drop_from_an_unreachable_hub_fails_in_one_line_and_writes_nothing(
+        tmp_path: Path) -> None:
+    from tests.kojistub import free_port
+
+    conf = tmp_path / "koji.conf"
+    port = free_port()
+    conf.write_text(f"[down]\nserver = http://127.0.0.1:{port}/kojihub\n"
+                    f"topurl = http://127.0.0.1:{port}/kojifiles\nmax_retries = 0\n"
+                    "anon_retry = false\n")
+    done = run("drop", "--release", "19", "--milestone", "Beta", "--koji", "down",
+               "--koji-config", str(conf), "Test-Cloud-Base-19-1",
+               "--mirror", str(tmp_path / "mirror"))
+    assert done.returncode == 1, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("koji-image: koji: cannot reach the hub: ")
+    assert not (tmp_path / "mirror").exists()
