@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .checksums import Digest, checksum_text
-from .drop import Drop, DropError, DropImage, Verdict
+from .drop import Drop, DropError, DropImage, DropInputError, Verdict
+from .errors import ToolError
 from .runner import Runner
 
 STAGING = ".koji-image-staging"
@@ -114,6 +115,7 @@ def publish(drop: Drop, mirror: Path, *, signer: Signer | None = None,
         raise DropError(f"{drop.id.title}: {target} is already published with other "
                         "images; a published drop is never changed: remove it first, or "
                         "make a new drop (another weekly id)")
+    made_mirror = not mirror.exists()
     staging_root = mirror / STAGING
     staging_root.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=drop.id.relpath.replace("/", "_") + ".",
@@ -121,7 +123,7 @@ def publish(drop: Drop, mirror: Path, *, signer: Signer | None = None,
     published = now or _now()
     try:
         for img in drop.images:
-            log.info("%s: fetching %s", drop.id.title, img.source)
+            log.debug("%s: fetching %s", drop.id.title, img.source)
             fetch(img, stage / img.relpath)
         (stage / "README").write_text(readme(drop, published))
         write_images_json(drop, stage, published, product)
@@ -134,10 +136,12 @@ def publish(drop: Drop, mirror: Path, *, signer: Signer | None = None,
         os.rename(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
-        raise
-    finally:
         _remove_if_empty(staging_root)
-    log.info("%s: published in %s", drop.id.title, target)
+        if made_mirror:
+            _remove_if_empty(mirror)
+        raise
+    _remove_if_empty(staging_root)
+    log.debug("%s: published in %s", drop.id.title, target)
     return Published(target, True)
 
 
@@ -190,7 +194,13 @@ def write_checksum(drop: Drop, stage: Path, signer: Signer | None) -> None:
     with tempfile.TemporaryDirectory(prefix="koji-image-sign-") as tmp:
         plain = Path(tmp) / "CHECKSUM"
         plain.write_text(text)
-        Runner(Path(tmp) / "logs").run(signer.argv(plain, path), log_name="gpg")
+        try:
+            Runner(Path(tmp) / "logs").run(signer.argv(plain, path), log_name="gpg")
+        except ToolError as exc:  # its log goes with the temporary directory: keep the tail
+            last = exc.tail.strip().splitlines()[-1] if exc.tail.strip() else "no output"
+            last = last.replace(f"{plain}: ", "")  # a temporary path means nothing to users
+            raise DropInputError(f"--gpg-key: gpg could not sign CHECKSUM with {signer.key}: "
+                                 f"{last}; check the key id and --gpg-homedir") from exc
     path.chmod(0o644)
 
 

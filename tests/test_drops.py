@@ -198,6 +198,30 @@ def test_an_image_that_failed_its_boot_test_is_refused_unless_forced(
     check_feed(beta_mirror, ["19 Final", "19 Beta"])
 
 
+def test_a_drop_that_fails_midway_leaves_nothing_in_the_tree(
+        local_build: Path, tmp_path: Path, gpg_home: tuple[Path, str]) -> None:
+    mirror = tmp_path / "mirror"
+    # a signing key that is not there: everything is fetched, then gpg fails
+    done = koji_image("drop", "--release", "19", "--milestone", "Alpha", str(local_build),
+                      "--mirror", str(mirror), "--gpg-key", "NOSUCHKEY",
+                      "--gpg-homedir", str(gpg_home[0]))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "koji-image: --gpg-key: gpg could not sign CHECKSUM with NOSUCHKEY: gpg: "
+        "clear-sign failed: No secret key; check the key id and --gpg-homedir"], done.stderr
+    assert not mirror.exists()
+    # an image changed since its build: refused on the checksum, nothing published
+    changed = tmp_path / "changed"
+    shutil.copytree(local_build, changed)
+    with open(changed / "Test-Cloud-Base-12-1.x86_64.qcow2", "ab") as f:
+        f.write(b"\0")
+    done = koji_image("drop", "--release", "19", "--milestone", "Alpha", str(changed),
+                      "--mirror", str(mirror))
+    assert done.returncode == 1
+    assert "the file changed since the build: rebuild it" in done.stderr
+    assert not mirror.exists()
+
+
 def test_the_index_page_in_headless_chromium(beta_mirror: Path, tmp_path: Path) -> None:
     from tests.browser import Chromium
 
