@@ -28,7 +28,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,54 +309,59 @@ def _next_n(runs: list[dict[str, Any]], mirror: Path, release: str, day: str) ->
     return n
 
 
-def run_branch(cfg: WeeklyConfig, session: Any, topurl: str, branch: Branch, day: str,
-               poll: float, log: logging.Logger) -> BranchOutcome:
-    with locked_state(cfg.state_dir, branch.release) as state:
-        runs = [r for r in state["runs"] if r["day"] == day]
-        done = [r for r in runs if r["status"] == "published"]
-        if done:
-            r = done[-1]
-            return BranchOutcome(branch.release, "already published",
-                                 f"weekly {day}.{r['n']} was published by an earlier run "
-                                 "today", cfg.mirror / r["drop"], r["task_id"])
-        pending = [r for r in runs if r["status"] == "submitted"]
-        if pending:
-            run = pending[-1]
-            log.info("%s: waiting again for task %s of an earlier run today",
-                     branch.release, run["task_id"])
-        else:
-            n = _next_n(runs, cfg.mirror, branch.release, day)
-            release = f"{day}.{n}"
-            task_id = submit(session, branch, release)
-            run = {"day": day, "n": n, "release": release, "task_id": task_id,
-                   "status": "submitted", "submitted": _stamp()}
-            state["runs"].append(run)
-            save_state(cfg.state_dir / f"{branch.release}.json", state)
-            log.info("%s: submitted scratch build %s as task %s", branch.release, release,
-                     task_id)
-        task_id = int(run["task_id"])
-        final = wait_task(session, task_id, poll, cfg.timeout, log)
-        # A parent that failed moved nothing to scratch: only a closed one has images.
-        images = KojiSource(session, topurl).task_images(task_id) \
-            if final == "CLOSED" else []
-        booted = [i for i in images if i.verdict is Verdict.PASSED]
-        if not booted:
-            why = "no image passed its boot test" if final == "CLOSED" else \
-                _arch_errors(session, task_id)
-            run.update(status="failed", finished=_stamp(),
-                       detail=f"task {task_id} {final}: {why}")
-            return BranchOutcome(branch.release, "failed", run["detail"], None, task_id)
-        did = drop_id(branch.release, weekly=f"{day}.{run['n']}")
-        drop = make_drop(did, booted, bug_url=cfg.bug_url,
-                         description=f"Scratch build task {task_id} ({final}).",
-                         sources=[f"task {task_id}"])
-        result = publish.publish(drop, cfg.mirror, signer=cfg.signer, product=cfg.product,
-                                 log=log)
-        run.update(status="published", finished=_stamp(),
-                   drop=result.path.relative_to(cfg.mirror).as_posix())
-        return BranchOutcome(branch.release, "published",
-                             f"{len(booted)} of {len(images)} images booted",
-                             result.path, task_id)
+def start_branch(cfg: WeeklyConfig, session: Any, branch: Branch, day: str,
+                 state: dict[str, Any], log: logging.Logger) -> dict[str, Any] | BranchOutcome:
+    """Today's run of a branch: an outcome when it was published already, else the run
+    to wait for (one submitted now, or one an earlier run today left waiting)."""
+    runs = [r for r in state["runs"] if r["day"] == day]
+    done = [r for r in runs if r["status"] == "published"]
+    if done:
+        r = done[-1]
+        return BranchOutcome(branch.release, "already published",
+                             f"weekly {day}.{r['n']} was published by an earlier run "
+                             "today", cfg.mirror / r["drop"], r["task_id"])
+    pending = [r for r in runs if r["status"] == "submitted"]
+    if pending:
+        again: dict[str, Any] = pending[-1]
+        log.info("%s: waiting again for task %s of an earlier run today",
+                 branch.release, again["task_id"])
+        return again
+    n = _next_n(runs, cfg.mirror, branch.release, day)
+    release = f"{day}.{n}"
+    task_id = submit(session, branch, release)
+    run = {"day": day, "n": n, "release": release, "task_id": task_id,
+           "status": "submitted", "submitted": _stamp()}
+    state["runs"].append(run)
+    save_state(cfg.state_dir / f"{branch.release}.json", state)
+    log.info("%s: submitted scratch build %s as task %s", branch.release, release, task_id)
+    return run
+
+
+def finish_branch(cfg: WeeklyConfig, session: Any, topurl: str, branch: Branch, day: str,
+                  run: dict[str, Any], poll: float, log: logging.Logger) -> BranchOutcome:
+    """Wait for the run's task; publish what booted as the weekly drop."""
+    task_id = int(run["task_id"])
+    final = wait_task(session, task_id, poll, cfg.timeout, log)
+    # A parent that failed moved nothing to scratch: only a closed one has images.
+    images = KojiSource(session, topurl).task_images(task_id) if final == "CLOSED" else []
+    booted = [i for i in images if i.verdict is Verdict.PASSED]
+    if not booted:
+        why = "no image passed its boot test" if final == "CLOSED" else \
+            _arch_errors(session, task_id)
+        run.update(status="failed", finished=_stamp(),
+                   detail=f"task {task_id} {final}: {why}")
+        return BranchOutcome(branch.release, "failed", run["detail"], None, task_id)
+    did = drop_id(branch.release, weekly=f"{day}.{run['n']}")
+    drop = make_drop(did, booted, bug_url=cfg.bug_url,
+                     description=f"Scratch build task {task_id} ({final}).",
+                     sources=[f"task {task_id}"])
+    result = publish.publish(drop, cfg.mirror, signer=cfg.signer, product=cfg.product,
+                             log=log)
+    run.update(status="published", finished=_stamp(),
+               drop=result.path.relative_to(cfg.mirror).as_posix())
+    return BranchOutcome(branch.release, "published",
+                         f"{len(booted)} of {len(images)} images booted", result.path,
+                         task_id)
 
 
 def _arch_errors(session: Any, task_id: int) -> str:
@@ -385,14 +390,42 @@ def run_weekly(cfg: WeeklyConfig, today: datetime.date | None = None,
                           "topurl; set it in the koji config (where the hub's files are "
                           "served)")
     poll = float(cfg.poll_interval or opts.get("poll_interval") or 6)
-    outcomes = []
-    for branch in cfg.branches:
-        try:
-            outcome = run_branch(cfg, session, topurl, branch, day, poll, log)
-        except (DropError, WeeklyError, koji_module().GenericError, OSError) as exc:
-            outcome = BranchOutcome(branch.release, "failed", str(exc).strip())
-        pruned = publish.prune_weeklies(cfg.mirror, branch.release, cfg.keep, log)
-        outcomes.append(BranchOutcome(outcome.release, outcome.status, outcome.detail,
-                                      outcome.drop, outcome.task_id, tuple(pruned)))
+    errors = (DropError, WeeklyError, koji_module().GenericError, OSError)
+    outcomes: dict[str, BranchOutcome] = {}
+    # Every branch's build is submitted before any is waited for, so they build side by
+    # side; each branch's lock is held until the job ends.
+    with ExitStack() as locks:
+        waiting: list[tuple[Branch, dict[str, Any], dict[str, Any]]] = []
+        locked: set[str] = set()
+        for branch in cfg.branches:
+            try:
+                state = locks.enter_context(locked_state(cfg.state_dir, branch.release))
+                locked.add(branch.release)
+                started = start_branch(cfg, session, branch, day, state, log)
+            except errors as exc:
+                outcomes[branch.release] = BranchOutcome(branch.release, "failed",
+                                                         str(exc).strip())
+                continue
+            if isinstance(started, BranchOutcome):
+                outcomes[branch.release] = started
+            else:
+                waiting.append((branch, state, started))
+        for branch, state, run in waiting:
+            try:
+                outcomes[branch.release] = finish_branch(cfg, session, topurl, branch, day,
+                                                         run, poll, log)
+            except errors as exc:
+                outcomes[branch.release] = BranchOutcome(branch.release, "failed",
+                                                         str(exc).strip(), None,
+                                                         int(run["task_id"]))
+            save_state(cfg.state_dir / f"{branch.release}.json", state)
+        out = []
+        for branch in cfg.branches:
+            o = outcomes[branch.release]
+            # only branches this job holds the lock of: another job may be publishing
+            pruned = publish.prune_weeklies(cfg.mirror, branch.release, cfg.keep, log) \
+                if branch.release in locked else []
+            out.append(BranchOutcome(o.release, o.status, o.detail, o.drop, o.task_id,
+                                     tuple(pruned)))
     index.write_index(cfg.mirror, cfg.base_url)
-    return outcomes
+    return out

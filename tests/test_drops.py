@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -392,3 +393,24 @@ def test_weekly_resumes_a_killed_run_and_counts_reruns_of_a_day(
     mirror = weekly_config.parent / "mirror"
     assert not (mirror / "weekly").exists()
     assert "No drops yet" in (mirror / "index.html").read_text()
+
+
+def test_weekly_submits_every_branch_before_waiting_and_reports_each(
+        weekly_config: Path, hub: Any, kojid: Any) -> None:  # noqa: F811
+    """Two branches whose builds fail at once (no install tree): both are submitted
+    before the job waits, each gets its own outcome line, the job exits 1."""
+    spec = weekly_config.parent / "rawhide.yaml"
+    spec.write_text(spec.read_text().replace("/debian-12-$arch/", "/no-such-tree-$arch/"))
+    (weekly_config.parent / "f19.yaml").write_text(
+        spec.read_text().replace("version: rawhide", "version: '19'"))
+    weekly_config.write_text(weekly_config.read_text() +
+                             "  - {release: '19', spec: f19.yaml, target: f19}\n")
+    done = koji_image("weekly", str(weekly_config), timeout=600)
+    assert done.returncode == 1
+    log = done.stderr.splitlines()
+    submitted = [i for i, line in enumerate(log) if "submitted scratch build" in line]
+    waited = [i for i, line in enumerate(log) if " task " in line and "): " in line]
+    assert len(submitted) == 2 and submitted[1] < min(waited), done.stderr
+    out = done.stdout.splitlines()
+    assert out[0].startswith("rawhide: failed (task 1): task 1 FAILED: x86_64: "), out
+    assert re.match(r"19: failed \(task (\d+)\): task \1 FAILED: x86_64: ", out[1]), out
