@@ -248,10 +248,13 @@ def write_images_json(drop: Drop, stage: Path, published: datetime.datetime,
 # -- README ---------------------------------------------------------------------------------
 
 def _ami_lines(images: Sequence[DropImage]) -> list[str]:
-    lines = []
+    lines: list[str] = []
+    seen: set[tuple[str, str, str]] = set()
     for i in images:
         for u in i.uploads:
-            if u.cloud == "ec2":
+            # an upload belongs to an (arch, variant): every format of it carries it
+            if u.cloud == "ec2" and (u.where, u.image_id, i.arch) not in seen:
+                seen.add((u.where, u.image_id, i.arch))
                 lines.append(f"    {u.where:<16} {u.image_id:<22} {i.arch} {i.type_dir}"
                              f"{'' if u.public is not False else '  (private)'}")
     return lines
@@ -332,7 +335,8 @@ def readme(drop: Drop, published: datetime.datetime) -> str:
     else:
         lines += ["  not uploaded to EC2 for this drop: import the EC2/ raw.xz image",
                   "  (aws ec2 import-snapshot, then register-image with --ena-support)."]
-    glance = [(i, u) for i in imgs for u in i.uploads if u.cloud == "glance"]
+    glance = list({(u.where, u.image_id): (i, u) for i in imgs for u in i.uploads
+                   if u.cloud == "glance"}.values())
     if glance:
         lines += ["", "Glance images already uploaded:"]
         lines += [f"  {u.where}: {u.image_id} ({u.name}) {i.arch} {i.type_dir}"
