@@ -32,6 +32,7 @@ TYPE_DIRS = {"generic": "generic", "ec2": "EC2"}
 MILESTONES = ("Alpha", "Beta", "Final")
 WEEKLY_ID = re.compile(r"^(\d{8})\.(\d+)$")
 RELEASE_RE = re.compile(r"^(rawhide|[1-9][0-9]*)$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
 
 
 class DropError(KojiImageError):
@@ -116,20 +117,20 @@ def drop_id(release: str, milestone: str | None = None, weekly: str | None = Non
     """Check the options that name a drop; each problem names its option."""
     if not RELEASE_RE.match(release or ""):
         raise DropInputError(f"--release: {release!r} is not a release; give a number (19) "
-                        "or rawhide")
+                             "or rawhide")
     if (milestone is None) == (weekly is None):
         raise DropInputError("--milestone/--weekly: give exactly one: --milestone "
-                        f"{'|'.join(MILESTONES)} or --weekly YYYYMMDD.N")
+                             f"{'|'.join(MILESTONES)} or --weekly YYYYMMDD.N")
     if milestone is not None and milestone not in MILESTONES:
         raise DropInputError(f"--milestone: {milestone!r} is not a milestone; use one of: "
-                        + ", ".join(MILESTONES))
+                             + ", ".join(MILESTONES))
     if milestone is not None and release == "rawhide":
         raise DropInputError("--milestone: rawhide has no milestones; use --weekly YYYYMMDD.N")
     if weekly is not None:
         m = WEEKLY_ID.match(weekly)
         if not m or not _is_date(m.group(1)):
             raise DropInputError(f"--weekly: {weekly!r} is not a weekly id; use YYYYMMDD.N, "
-                            "e.g. 20261126.0")
+                                 "e.g. 20261126.0")
     return DropId(release, milestone, weekly)
 
 
@@ -194,6 +195,11 @@ def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
         if img.get("arch", arch) != arch:
             continue
         variant = str(img.get("variant", "generic"))
+        # these become paths in the mirror: a record must not point outside the drop
+        for what, value in (("file", img.get("file")), ("arch", arch), ("variant", variant)):
+            if not isinstance(value, str) or not SAFE_NAME.match(value):
+                raise DropInputError(f"BUILD: {nvr}: image {what} {value!r} is not a plain "
+                                     "file name; the build's record is damaged")
         source = f"{base.rstrip('/')}/{img['file']}"
         out.append(DropImage(str(img["file"]), nvr, arch, variant, str(img["format"]),
                              int(img["size"]), str(img["sha256"]), source,
@@ -209,7 +215,7 @@ def from_local(directory: Path) -> list[DropImage]:
     manifest_path = directory / "manifest.json"
     if not manifest_path.is_file():
         raise DropInputError(f"BUILD: {directory} has no manifest.json; give a directory that "
-                        "koji-image build wrote, or a Koji build NVR with --koji")
+                             "koji-image build wrote, or a Koji build NVR with --koji")
     try:
         manifest = json.loads(manifest_path.read_text())
     except ValueError as exc:
@@ -239,7 +245,7 @@ def koji_module() -> Any:
         return importlib.import_module("koji")
     except ImportError as exc:
         raise DropInputError("--koji: the koji client library is not installed; install the "
-                        "koji package, or make the drop from local build directories") \
+                             "koji package, or make the drop from local build directories") \
             from exc
 
 
@@ -320,7 +326,7 @@ class KojiSource:
                                      or {})]
         if not nvrs:
             raise DropInputError(f"--tag: {tag} has no cloud image builds; tag one, or give "
-                            "the builds by NVR")
+                                 "the builds by NVR")
         return sorted(nvrs)
 
     def task_images(self, task_id: int) -> list[DropImage]:
@@ -359,13 +365,13 @@ def make_drop(did: DropId, images: list[DropImage], *, force: bool = False,
         other = names.get(img.relpath)
         if other is not None and other.sha256 != img.sha256:
             raise DropInputError(f"BUILD: {img.file} comes from both {other.nvr} and {img.nvr}; "
-                            "give one of them")
+                                 "give one of them")
         names[img.relpath] = img
     unbooted = sorted(i.file for i in names.values() if i.verdict is not Verdict.PASSED)
     if unbooted and not force:
         raise DropInputError(f"--force: {', '.join(unbooted)} did not pass a boot test; "
-                        "rebuild with the boot test on, or publish with --force (the "
-                        "page and README will say so)")
+                             "rebuild with the boot test on, or publish with --force (the "
+                             "page and README will say so)")
     return Drop(did, tuple(sorted(names.values(), key=lambda i: i.relpath)),
                 forced=bool(unbooted), bug_url=bug_url, description=description,
                 sources=tuple(sources))

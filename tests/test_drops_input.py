@@ -144,3 +144,23 @@ def test_a_drop_from_an_unreachable_hub_fails_in_one_line_and_writes_nothing(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("koji-image: koji: cannot reach the hub: ")
     assert not (tmp_path / "mirror").exists()
+
+
+def test_a_build_record_naming_a_path_outside_the_drop_is_refused(tmp_path: Path) -> None:
+    """Image names become paths in the mirror; a damaged record must not escape the drop."""
+    import json
+
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "manifest.json").write_text(json.dumps({
+        "nvr": "T-1-1", "images": [{"file": "../../../etc/T-1-1.x86_64.qcow2",
+                                     "arch": "x86_64", "variant": "generic",
+                                     "format": "qcow2", "size": 1, "sha256": "0" * 64}],
+        "boot_tests": [{"arch": "x86_64", "variant": "generic", "passed": True}]}))
+    done = run("drop", "--release", "19", "--milestone", "Beta", str(build),
+               "--mirror", str(tmp_path / "mirror"))
+    assert done.returncode == 2, done
+    assert done.stderr.strip() == (
+        "koji-image: BUILD: T-1-1: image file '../../../etc/T-1-1.x86_64.qcow2' is not a "
+        "plain file name; the build's record is damaged")
+    assert not (tmp_path / "mirror").exists()
