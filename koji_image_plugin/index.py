@@ -83,6 +83,7 @@ def render_index(mirror: Path) -> str:
     latest = f"Latest drop published {h(records[0]['published'])}. " if records else ""
     body = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>Cloud image drops</title>",
         '<link rel="icon" href="data:,">',
         f'<link rel="alternate" type="application/atom+xml" title="New drops" '

@@ -270,7 +270,13 @@ def locked_state(state_dir: Path, release: str) -> Iterator[dict[str, Any]]:
                               f"(lock {lock_path}); wait for it") from exc
         state: dict[str, Any] = {"version": 1, "runs": []}
         if path.exists():
-            state = json.loads(path.read_text())
+            try:
+                state = json.loads(path.read_text())
+                if not isinstance(state.get("runs"), list):
+                    raise ValueError("no list of runs")
+            except (ValueError, AttributeError) as exc:
+                raise WeeklyError(f"branch {release}: {path} is damaged ({exc}); fix or "
+                                  "remove it (it records which builds ran today)") from exc
         try:
             yield state
         finally:

@@ -106,6 +106,11 @@ def test_a_second_weekly_job_on_the_same_branch_is_refused_while_one_runs(
                 pass
     with weekly.locked_state(tmp_path, "rawhide") as state:
         assert state["runs"] == [{"day": "20261126", "n": 0, "status": "submitted"}]
+    (tmp_path / "rawhide.json").write_text("{not json")
+    with pytest.raises(weekly.WeeklyError, match=r"rawhide\.json is damaged .*; fix or remove"):
+        with weekly.locked_state(tmp_path, "rawhide"):
+            pass
+    assert (tmp_path / "rawhide.json").read_text() == "{not json"
 
 
 def test_the_feed_checker_accepts_the_empty_feed_and_catches_each_violation(
