@@ -169,3 +169,31 @@ def test_a_build_record_naming_a_path_outside_the_drop_is_refused(tmp_path: Path
         "koji-image: BUILD: T-1-1: image file '../../../etc/T-1-1.x86_64.qcow2' is not a "
         "plain file name; the build's record is damaged")
     assert not (tmp_path / "mirror").exists()
+
+
+@pytest.mark.skipif(not __import__("shutil").which("systemd-analyze"),
+                    reason="systemd-analyze is not installed")
+def test_the_shipped_systemd_units_verify_and_the_timer_is_weekly(tmp_path: Path) -> None:
+    units = REPO / "contrib" / "systemd"
+    for unit in units.iterdir():
+        text = unit.read_text()
+        # the RPM installs /usr/bin/koji-image; here it is the venv's
+        (tmp_path / unit.name).write_text(text.replace("/usr/bin/koji-image", KOJI_IMAGE))
+    done = subprocess.run(["systemd-analyze", "verify",
+                           str(tmp_path / "koji-image-weekly.timer"),
+                           str(tmp_path / "koji-image-weekly.service")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    timer = (units / "koji-image-weekly.timer").read_text()
+    calendar = next(line.split("=", 1)[1] for line in timer.splitlines()
+                    if line.startswith("OnCalendar="))
+    done = subprocess.run(["systemd-analyze", "calendar", "--iterations=2", calendar],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    nexts = [line.split(":", 1)[1].strip() for line in done.stdout.splitlines()
+             if "Next elapse" in line or line.strip().startswith("Iter.")]
+    assert len(nexts) == 2 and all(n.startswith("Mon ") for n in nexts), done.stdout
+    cron = (REPO / "contrib" / "cron" / "koji-image-weekly").read_text()
+    job = [line for line in cron.splitlines() if line and not line.startswith(("#", "CRON"))]
+    assert len(job) == 1 and job[0].split()[:6] == ["0", "4", "*", "*", "1", "releng"]
+    assert "koji-image weekly /etc/koji-image/weekly.yaml" in job[0]
