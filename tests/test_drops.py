@@ -28,7 +28,7 @@ import productmd.images
 import pytest
 
 from tests import atomcheck
-from tests.kojistub import client_session, run_cli, write_client_config
+from tests.kojistub import client_session, run_cli, start_kojid, write_client_config
 from tests.test_koji_plugins import hub, kojid, tree_server  # noqa: F401 - fixtures
 
 from .conftest import REPO, is_root
@@ -358,9 +358,10 @@ def test_a_final_drop_from_the_latest_koji_builds_of_a_tag(
 
 
 def test_weekly_resumes_a_killed_run_and_counts_reruns_of_a_day(
-        weekly_config: Path, hub: Any, kojid: Any) -> None:  # noqa: F811
+        weekly_config: Path, hub: Any, tmp_path: Path) -> None:  # noqa: F811
     """A build that fails (the install tree is not there): the job killed while waiting
-    waits for the same task next time; a run after a failed one submits release .1."""
+    waits for the same task next time; a run after a failed one submits release .1.
+    kojid starts only after the kill, so the first run is surely still waiting then."""
     spec = weekly_config.parent / "rawhide.yaml"
     spec.write_text(spec.read_text().replace("/debian-12-$arch/", "/no-such-tree-$arch/"))
     state = weekly_config.parent / "state" / "rawhide.json"
@@ -373,14 +374,22 @@ def test_weekly_resumes_a_killed_run_and_counts_reruns_of_a_day(
     proc.terminate()
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
+    assert "builds already submitted go on in Koji, and the next run waits for them" in err
     assert [r["status"] for r in json.loads(state.read_text())["runs"]] == ["submitted"]
+    conf = tmp_path / "cloud_image.conf"
+    conf.write_text("[timeouts]\ninactivity = 120\ninstall = 1800\n")
+    daemon = start_kojid(hub.url, hub.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                         plugin_path=REPO / "builder", plugins=("cloud_image",),
+                         env={"KOJI_CLOUD_IMAGE_CONF": str(conf)})
+    try:
+        second, third = (koji_image(*argv[1:], timeout=600) for _ in range(2))
+    finally:
+        daemon.stop()
 
-    second = koji_image("weekly", str(weekly_config), "--date", "2026-01-05", timeout=600)
     assert second.returncode == 1, second.stderr
     assert "waiting again for task 1 of an earlier run today" in second.stderr
     assert "rawhide: failed (task 1): task 1 FAILED: x86_64: " in second.stdout
     assert "no-such-tree" in second.stdout  # the arch task's own error, from the hub
-    third = koji_image("weekly", str(weekly_config), "--date", "2026-01-05", timeout=600)
     assert third.returncode == 1
     assert "submitted scratch build 20260105.1 as task" in third.stderr
 
