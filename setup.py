@@ -18,6 +18,11 @@ setup(
         # images.json of a drop is written and read with productmd (Fedora's compose metadata)
         "productmd>=1.33",
     ],
+    extras_require={
+        # uploads (koji-image upload, kojid's uploadCloudImage): builders need them, the
+        # hub and the CLI do not
+        "clouds": ["boto3>=1.28"],
+    },
     entry_points={
         "console_scripts": ["koji-image = koji_image_plugin.cli:main"],
     },

@@ -2,11 +2,13 @@
 
 ``cloudImageBuild`` (the parent, queued by the hub plugin) reserves the build, runs one
 ``createCloudImage`` child per arch, and imports the results as an image build (or keeps
-them as a scratch build) and tags it. The child runs koji_image_plugin's pipeline (Oz in a
-libvirt guest, conversions, boot test) and uploads images, records and logs; the logs
-are streamed to the hub while they are written, so ``koji watch-logs`` follows the
-install. Configuration: /etc/kojid/plugins/cloud_image.conf (``$KOJI_CLOUD_IMAGE_CONF``),
-the same sections as koji-image.conf.
+them as a scratch build) and tags it, then runs ``uploadCloudImage`` if the spec asks
+for uploads (the hub's ``cloudImageUpload`` queues that task on its own too). The child
+runs koji_image_plugin's pipeline (Oz in a libvirt guest, conversions, boot test) and
+uploads images, records and logs; the logs are streamed to the hub while they are
+written, so ``koji watch-logs`` follows the install. Configuration:
+/etc/kojid/plugins/cloud_image.conf (``$KOJI_CLOUD_IMAGE_CONF``), the same sections as
+koji-image.conf.
 """
 
 import logging
@@ -20,7 +22,7 @@ import koji
 import koji.daemon
 from koji.tasks import BaseTaskHandler, ServerExit
 
-from koji_image_plugin import archbuild, hostconfig
+from koji_image_plugin import archbuild, hostconfig, uploads
 from koji_image_plugin.arches import Arch
 from koji_image_plugin.errors import KojiImageError
 from koji_image_plugin.kojiresult import (
@@ -33,7 +35,7 @@ from koji_image_plugin.kojiresult import (
 )
 from koji_image_plugin.pipeline import Pipeline
 from koji_image_plugin.runner import Runner
-from koji_image_plugin.spec import from_dict
+from koji_image_plugin.spec import UploadRequest, check_upload, from_dict
 
 CONFIG_FILE = "/etc/kojid/plugins/cloud_image.conf"
 #: seconds between two uploads of the growing logs
@@ -134,12 +136,22 @@ class CloudImageBuildTask(BaseTaskHandler):
                                     label='tag', arch='noarch')
             self.wait(tag_task)
         nvr = f'{name}-{version}-{release}'
+        uploaded = None
+        if opts.get('upload') and scratch:
+            self.logger.info('scratch build %s: not uploaded (only imported builds are)', nvr)
+        elif opts.get('upload'):
+            # The build is complete whatever happens here; a failed upload fails this
+            # task so nobody misses it, and `koji cloud-image-upload` retries it.
+            up_task = self.subtask('uploadCloudImage', [bld_info['id'], opts['upload']],
+                                   label='upload', arch='noarch')
+            uploaded = self.wait(up_task)[up_task]['uploads']
         return {
             'nvr': nvr,
             'build_id': bld_info['id'] if bld_info else None,
             'scratch': scratch,
             'tasks': {arch: subtasks[arch] for arch in arches},
             'failed_arches': failed,
+            'uploads': uploaded,
             'report': (f'Scratch image build {nvr}: results in the arch tasks' if scratch
                        else f'image build results in: {koji.pathinfo.imagebuild(bld_info)}'),
         }
@@ -207,56 +219,17 @@ class CreateCloudImageTask(BaseTaskHandler):
                 f.write(f"{p.arch or '-'} {p.stage}: {p.message}\n")
 
         pipeline = Pipeline(spec, host, log=log, progress=progress, cancel=cancel)
-        streamer = LogStreamer(self.session, logdir, self.getUploadDir())
-        outcome = {}
-        done = threading.Event()
-
-        def work():
-            try:
-                outcome['ok'] = archbuild.build(pipeline, Arch(arch), outdir, logdir, base)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by the task's thread
-                outcome['error'] = exc
-            finally:
-                done.set()
-
-        # Waited for with an Event, not Thread.join: a KeyboardInterrupt inside join()
-        # marks a running thread as stopped in CPython < 3.13, and the cleanup below
-        # would not wait for it.
-        threading.Thread(target=work, name=f'cloud-image-{arch}').start()
-        finished = False
         try:
-            while not done.wait(LOG_INTERVAL):
-                streamer.upload()
-            finished = True
-        except BaseException:
-            # kojid cancels a task with SIGINT, then SIGTERM, then SIGKILL. The cancel
-            # destroys the guest at once; the build unwinds (loop devices, mounts) if
-            # it can before the disks under ``base`` are removed by the caller.
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)
-            cancel.set()
-            done.wait(CANCEL_GRACE)
-            raise
-        finally:
-            try:
-                streamer.upload()
-                self.upload_diagnostics(logdir)
-            except koji.GenericError as exc:
-                if finished:
-                    raise
-                # a cancelled task's uploads are refused; its own error matters more
-                self.logger.warning('logs not uploaded: %s', exc)
-            finally:
-                streamer.close()
-        if 'error' in outcome:
-            exc = outcome['error']
+            result = run_streaming(
+                self, lambda: archbuild.build(pipeline, Arch(arch), outdir, logdir, base),
+                logdir, cancel, f'cloud-image-{arch}')
+        except Exception as exc:
             manifest = outdir / manifest_name(spec.nvr, arch)
             if manifest.exists():
                 self.uploadFile(str(manifest))
             if isinstance(exc, KojiImageError):
-                raise koji.BuildError(str(exc))
-            raise exc
-        result = outcome['ok']
+                raise koji.BuildError(str(exc)) from exc
+            raise
         files = list(result.files)
         record = dict(result.record, source=source)
         if spec.auto_file:
@@ -322,12 +295,114 @@ class CreateCloudImageTask(BaseTaskHandler):
             raise koji.BuildError(f"{key}: {opts[key]} is not a file in {opts['ksurl']}")
         return path, scm.get_source()
 
-    def upload_diagnostics(self, logdir):
-        """Screenshots, console tails and the Oz template: not logs, but the first thing
-        to read when an install fails."""
-        for p in sorted(logdir.iterdir()):
-            if p.is_file() and not p.name.endswith('.log') and p.stat().st_size:
-                self.uploadFile(str(p))
+
+
+class UploadCloudImageTask(BaseTaskHandler):
+    """A build's images into EC2 (AMIs in every region) and Glance, with this builder's
+    credentials; the hub keeps where they went in the build's extra."""
+
+    Methods = ['uploadCloudImage']
+    _taskWeight = 0.5
+
+    def handler(self, build, opts):
+        problems = check_upload(opts, 'opts')
+        if problems:
+            raise koji.ParameterError('; '.join(str(p) for p in problems))
+        binfo = self.session.getBuild(build, strict=True)
+        info = self.session.cloudImageInfo(build=binfo['id'])
+        images = [i for rec in info['arches'].values() for i in rec.get('images', [])]
+        host = hostconfig.load(config_path())
+        base = archbuild.task_dir(host.workdir, self.id)
+        logdir = base / 'logs'
+        logdir.mkdir()
+        log = logging.getLogger(f'koji.build.cloud_image.upload.{self.id}')
+        handler = logging.FileHandler(logdir / 'upload.log')
+        handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        cancel = threading.Event()
+        reldir = koji.PathInfo(topdir='').imagebuild(binfo).lstrip('/')
+
+        def locate(image):
+            log.info('fetching %s', image['file'])
+            return Path(self.localPath(f"{reldir}/{image['file']}"))
+
+        def work():
+            return uploads.upload(UploadRequest.from_dict(opts), images, locate,
+                                  nvr=binfo['nvr'], build_id=binfo['id'],
+                                  config=config_path(), runner=Runner(logdir, log, cancel))
+
+        try:
+            outcome = run_streaming(self, work, logdir, cancel, f'cloud-upload-{self.id}')
+            if any(outcome.records.values()):
+                self.session.host.cloudImageUploaded(self.id, binfo['id'], outcome.records)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+            shutil.rmtree(base, ignore_errors=True)
+            shutil.rmtree(os.path.join(self.workdir, 'local'), ignore_errors=True)
+        if outcome.errors:
+            raise koji.GenericError('upload failed: ' + '; '.join(outcome.errors))
+        return {'build_id': binfo['id'], 'nvr': binfo['nvr'], 'uploads': outcome.records,
+                'report': '\n'.join(uploads.format_records(outcome.records))}
+
+
+def run_streaming(task, work, logdir, cancel, name):
+    """``work()`` in a thread while every log in ``logdir`` streams to the hub; its result,
+    or its exception raised here. On a cancel (kojid's SIGINT) ``cancel`` is set and the
+    work gets CANCEL_GRACE seconds to unwind."""
+    streamer = LogStreamer(task.session, logdir, task.getUploadDir())
+    outcome = {}
+    done = threading.Event()
+
+    def run():
+        try:
+            outcome['ok'] = work()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the task's thread
+            outcome['error'] = exc
+        finally:
+            done.set()
+
+    # Waited for with an Event, not Thread.join: a KeyboardInterrupt inside join()
+    # marks a running thread as stopped in CPython < 3.13, and the cleanup below
+    # would not wait for it.
+    threading.Thread(target=run, name=name).start()
+    finished = False
+    try:
+        while not done.wait(LOG_INTERVAL):
+            streamer.upload()
+        finished = True
+    except BaseException:
+        # kojid cancels a task with SIGINT, then SIGTERM, then SIGKILL. The cancel
+        # destroys a guest at once and stops uploads; the work unwinds (loop devices,
+        # mounts, half-made snapshots) if it can in the grace time.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        cancel.set()
+        done.wait(CANCEL_GRACE)
+        raise
+    finally:
+        try:
+            streamer.upload()
+            upload_diagnostics(task, logdir)
+        except koji.GenericError as exc:
+            if finished:
+                raise
+            # a cancelled task's uploads are refused; its own error matters more
+            task.logger.warning('logs not uploaded: %s', exc)
+        finally:
+            streamer.close()
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome['ok']
+
+
+def upload_diagnostics(task, logdir):
+    """Screenshots, console tails and the Oz template: not logs, but the first thing to
+    read when an install fails."""
+    for p in sorted(logdir.iterdir()):
+        if p.is_file() and not p.name.endswith('.log') and p.stat().st_size:
+            task.uploadFile(str(p))
 
 
 class LogStreamer:

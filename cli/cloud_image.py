@@ -1,4 +1,5 @@
-"""koji CLI plugin: ``koji cloud-image-build`` and ``koji cloud-image-info``.
+"""koji CLI plugin: ``koji cloud-image-build``, ``koji cloud-image-info`` and
+``koji cloud-image-upload``.
 
 The request is checked here with the same schema the hub uses before anything is
 uploaded, so a bad request fails at once with every problem named. Koji's own
@@ -29,7 +30,7 @@ try:
     from koji_image_plugin import kojiresult, request
     from koji_image_plugin.errors import KojiImageError, Problem
     from koji_image_plugin.formats import ImageFormat, from_koji_name
-    from koji_image_plugin.spec import auto_file_key, read
+    from koji_image_plugin.spec import auto_file_key, check_upload, read
     CORE_ERROR = None
 except Exception as exc:  # noqa: BLE001 - see above
     CORE_ERROR = f"{type(exc).__name__}: {exc}"
@@ -213,3 +214,59 @@ def handle_cloud_image_info(goptions, session, args):
         base = (info.get("build") or {}).get("path")
         if base:
             print(f"Files: {base}")
+
+
+@export_cli
+def handle_cloud_image_upload(goptions, session, args):
+    "[build] Upload a cloud image build to EC2 (every region) and/or OpenStack Glance"
+    _core()
+    parser = OptionParser(usage=get_usage_str(
+        "usage: %prog cloud-image-upload [options] BUILD"), description=(
+        "Upload the images of a cloud image build (NVR) from a builder that has the "
+        "credentials: EC2 takes the ec2 variant's raw.xz and registers an AMI in every "
+        "region (--ec2 for the builder's configured regions, or --ec2-region for some), "
+        "Glance the generic variant's qcow2. Safe to rerun: what exists is reused. "
+        "Where the images went is kept in the build's extra (koji cloud-image-info)."))
+    add = parser.add_option
+    add("--ec2", action="store_true", help="upload to EC2, the builder's regions")
+    add("--ec2-region", action="append", metavar="REGION", default=[],
+        help="upload to this EC2 region (repeatable; the first is the home region, the "
+             "others get copies); implies --ec2")
+    add("--glance", action="append", metavar="CLOUD", default=[],
+        help="upload to this OpenStack cloud of the builder's clouds.yaml (repeatable)")
+    add("--public", action="store_true",
+        help="release build: grant public launch permission on EC2")
+    add("--priority", type="int", help="task priority")
+    add("--wait", action="store_true", default=None, help="wait for the upload (default "
+        "in a terminal)")
+    add("--nowait", action="store_false", dest="wait", help="do not wait")
+    add("--quiet", action="store_true", default=None, help="print less")
+    options, args = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("give one build (NVR)")
+    opts = {}
+    if options.ec2 or options.ec2_region:
+        opts["ec2"] = {"regions": options.ec2_region} if options.ec2_region else {}
+    if options.glance:
+        opts["glance"] = {"clouds": options.glance}
+    if options.public:
+        opts["public"] = True
+    if not {"ec2", "glance"} & set(opts):
+        parser.error("name a cloud: --ec2, --ec2-region REGION or --glance CLOUD")
+    problems = check_upload(opts, "opts")
+    if problems:
+        error("; ".join(str(p) for p in problems))
+    quiet = goptions.quiet if options.quiet is None else options.quiet
+    activate_session(session, goptions)
+    task_id = session.cloudImageUpload(args[0], opts, priority=options.priority)
+    if not quiet:
+        print(f"Created task: {task_id}")
+        print(f"Task info: {goptions.weburl}/taskinfo?taskID={task_id}")
+    if options.wait or (options.wait is None and not _running_in_bg()):
+        session.logout()
+        rv = watch_tasks(session, [task_id], quiet=quiet,
+                         poll_interval=goptions.poll_interval, topurl=goptions.topurl)
+        if not quiet and not rv:
+            print(session.getTaskResult(task_id)["report"])
+        return rv
+    return None

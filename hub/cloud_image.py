@@ -3,8 +3,11 @@
 ``cloudImageBuild`` checks the request with the same schema as the YAML spec (every
 problem at once, each naming its field), the caller's ``image`` permission, the target and
 its arches, and queues a ``cloudImageBuild`` task in the ``image`` channel for the kojid
-plugin. ``cloudImageInfo`` returns what a build or task made. The ``postImport`` callback
-keeps each arch's record (images, checksums, boot verdicts) in the build's extra.
+plugin. ``cloudImageUpload`` queues an ``uploadCloudImage`` task that puts a build's
+images into EC2 and Glance; the builder reports where they went with
+``host.cloudImageUploaded``. ``cloudImageInfo`` returns what a build or task made. The
+``postImport`` callback keeps each arch's record (images, checksums, boot verdicts) in the
+build's extra, beside the upload records.
 
 A hub plugin that fails to import takes the whole hub offline, so nothing here may raise
 at import time: if the core library is missing, the API says so when called.
@@ -18,13 +21,14 @@ import koji
 import koji.tasks
 import kojihub
 from koji.context import context
-from koji.plugin import callback, export
+from koji.plugin import callback, export, export_in
 
 logger = logging.getLogger('koji.plugin.cloud_image')
 
 try:
-    from koji_image_plugin import kojiresult, request
-    from koji_image_plugin.errors import Problem
+    from koji_image_plugin import kojiresult, request, uploads
+    from koji_image_plugin.errors import KojiImageError, Problem
+    from koji_image_plugin.spec import check_upload
     CORE_ERROR = None
 except Exception as exc:  # noqa: BLE001 - see the module docstring
     CORE_ERROR = f'{type(exc).__name__}: {exc}'
@@ -33,6 +37,7 @@ except Exception as exc:  # noqa: BLE001 - see the module docstring
 
 koji.tasks.LEGACY_SIGNATURES['cloudImageBuild'] = [
     [['name', 'version', 'target', 'arches', 'opts'], None, None, (None,)]]
+koji.tasks.LEGACY_SIGNATURES['uploadCloudImage'] = [[['build', 'opts'], None, None, (None,)]]
 koji.tasks.LEGACY_SIGNATURES['createCloudImage'] = [
     [['name', 'version', 'release', 'arch', 'target_info', 'build_tag', 'opts'],
      None, None, (None,)]]
@@ -69,6 +74,62 @@ def cloudImageBuild(name, version, target, arches, opts=None, priority=None):
     return kojihub.make_task('cloudImageBuild',
                              [args['name'], args['version'], args['target'],
                               args['arches'], data], **task_opts)
+
+
+@export
+def cloudImageUpload(build, opts=None, priority=None):
+    """Queue the upload of a cloud image build's images (EC2 AMIs in every region, Glance
+    images) on a builder that has the credentials; returns the task id. ``opts``:
+    ``{'ec2': {'regions': [...]}, 'glance': {'clouds': [...]}, 'public': bool}``, the
+    same as a spec's ``upload``."""
+    _core()
+    context.session.assertLogin()
+    context.session.assertPerm('image')
+    opts = opts or {}
+    problems = check_upload(opts, 'opts')
+    if problems:
+        raise koji.ParameterError('invalid cloud image upload: '
+                                  + '; '.join(str(p) for p in problems))
+    binfo = kojihub.get_build(build, strict=True)
+    if kojiresult.RECORD_KEY not in (binfo.get('extra') or {}):
+        raise koji.ParameterError(f"build: {binfo['nvr']} is not a cloud image build")
+    if binfo['state'] != koji.BUILD_STATES['COMPLETE']:
+        raise koji.ParameterError(f"build: {binfo['nvr']} is "
+                                  f"{koji.BUILD_STATES[binfo['state']]}; only complete "
+                                  "builds are uploaded")
+    record = binfo['extra'][kojiresult.RECORD_KEY]
+    images = [i for rec in (record.get('arches') or {}).values() for i in rec.get('images', [])]
+    for kind in ('ec2', 'glance'):
+        if kind in opts:
+            try:
+                uploads.inputs(kind, images)
+            except KojiImageError as exc:
+                raise koji.ParameterError(f"opts.{kind}: {binfo['nvr']}: {exc}") from exc
+    task_opts = {'channel': 'image'}
+    if priority is not None:
+        task_opts['priority'] = koji.PRIO_DEFAULT + kojihub.convert_value(priority, cast=int)
+    return kojihub.make_task('uploadCloudImage', [binfo['id'], opts], **task_opts)
+
+
+@export_in('host')
+def cloudImageUploaded(task_id, build_id, uploads):
+    """The builder's report of where an ``uploadCloudImage`` task put a build's images:
+    kept in the build's extra, replacing earlier records of the same image and place."""
+    _core()
+    host = kojihub.Host()
+    host.verify()
+    task = kojihub.Task(task_id)
+    task.assertHost(host.id)
+    info = task.getInfo(request=True)
+    binfo = kojihub.get_build(build_id, strict=True)
+    if info['method'] not in ('uploadCloudImage',) or \
+            kojihub.get_build(info['request'][0], strict=True)['id'] != binfo['id']:
+        raise koji.ActionNotAllowed(f"task {task_id} does not upload build {binfo['nvr']}")
+    extra = kojiresult.merge_uploads(binfo.get('extra'), uploads)
+    update = kojihub.UpdateProcessor('build', clauses=['id=%(id)i'],
+                                     values={'id': binfo['id']})
+    update.set(extra=json.dumps(extra))
+    update.execute()
 
 
 def _check_upload(data):
@@ -125,6 +186,7 @@ def _build_info(binfo):
         'scratch': False,
         'arches': arches,
         'failed_arches': sorted(set(record.get('arches_requested') or []) - set(arches)),
+        'uploads': record.get('uploads') or {},
     }
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from . import __version__, boottest, drop, hostconfig, index, publish, weekly
+from . import __version__, boottest, drop, hostconfig, index, publish, uploads, weekly
 from . import spec as specmod
 from .arches import Arch
-from .errors import CancelledError, KojiImageError, SpecError
+from .errors import CancelledError, KojiImageError, Problem, SpecError
 from .formats import ImageFormat
 from .pipeline import Pipeline, Progress
 from .runner import Runner
@@ -79,6 +81,28 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=int, default=600, help="seconds (default 600)")
     t.add_argument("--console", type=Path, metavar="FILE",
                    help="write the serial console here (default IMAGE.boot.log)")
+    u = sub.add_parser("upload", parents=[common],
+                       help="upload a build's images to EC2 and/or OpenStack Glance",
+                       description="Upload the images of a build made here (an output "
+                                   "dir with manifest.json): EC2 takes the ec2 variant's "
+                                   "raw.xz and registers an AMI in every region; Glance "
+                                   "takes the generic variant's qcow2. Where and how come "
+                                   "from the host config's [ec2] and [glance] sections; "
+                                   "credentials from the AWS chain and clouds.yaml. Safe "
+                                   "to rerun: what exists is reused. Records go to "
+                                   "OUTPUT_DIR/uploads.json.")
+    u.add_argument("output", type=Path, metavar="OUTPUT_DIR",
+                   help="a build's output dir (where manifest.json is)")
+    u.add_argument("--to", action="append", required=True, choices=["ec2"],
+                   help="where to upload (repeatable)")
+    u.add_argument("--region", action="append", metavar="REGION", default=[],
+                   help="EC2 region (repeatable; default: [ec2] regions of the host "
+                        "config; the first is where the image is uploaded, the others "
+                        "get copies)")
+    u.add_argument("--cloud", action="append", metavar="CLOUD", default=[],
+                   help="Glance: a cloud of clouds.yaml (repeatable)")
+    u.add_argument("--public", action="store_true",
+                   help="release build: grant public launch permission on EC2")
     _drop_parsers(sub)
     return p
 
@@ -217,6 +241,40 @@ def cmd_boot_test(args: argparse.Namespace, cancel: threading.Event) -> int:
     return 0 if result.passed else EXIT_FAILED
 
 
+def cmd_upload(args: argparse.Namespace, cancel: threading.Event) -> int:
+    out: Path = args.output
+    manifest_path = out / "manifest.json"
+    if not manifest_path.is_file():
+        raise SpecError("OUTPUT_DIR", [Problem(str(out), "has no manifest.json; give the "
+                                               "output dir of a koji-image build")])
+    data: dict[str, Any] = {}
+    if "ec2" in args.to:
+        data["ec2"] = {"regions": args.region} if args.region else {}
+    if "glance" in args.to:
+        data["glance"] = {"clouds": args.cloud}
+    if args.public:
+        data["public"] = True
+    problems = specmod.check_upload(data, "upload")
+    if args.region and "ec2" not in args.to:
+        problems.append(Problem("--region", "is for EC2; add --to ec2"))
+    if problems:
+        raise SpecError("koji-image upload", problems)
+    manifest = json.loads(manifest_path.read_text())
+    runner = Runner(out / "logs", log, cancel)
+    outcome = uploads.upload(
+        specmod.UploadRequest.from_dict(data), manifest.get("images", []),
+        lambda image: out / str(image["file"]), nvr=str(manifest["nvr"]), build_id=None,
+        config=args.config, runner=runner)
+    records = uploads.merge(uploads.read_local(out), outcome.records)
+    path = uploads.write_local(out, records)
+    for line in uploads.format_records(outcome.records):
+        print(line)
+    print(f"records: {path}")
+    for err in outcome.errors:
+        print(f"koji-image: upload failed: {err}", file=sys.stderr)
+    return EXIT_FAILED if outcome.errors else 0
+
+
 def cmd_drop(args: argparse.Namespace) -> int:
     did = drop.drop_id(args.release, args.milestone, args.weekly)
     if args.tag and not args.koji:
@@ -297,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_validate(args)
         if args.command == "build":
             return cmd_build(args, cancel)
+        if args.command == "upload":
+            return cmd_upload(args, cancel)
         if args.command == "drop":
             return cmd_drop(args)
         if args.command == "weekly":

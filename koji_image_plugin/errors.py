@@ -82,3 +82,8 @@ class VerifyError(KojiImageError):
 
 class BootFailedError(KojiImageError):
     """An image booted but did not pass its boot test (a hub build fails on it)."""
+
+
+class CloudError(KojiImageError):
+    """An upload to a cloud failed; the message names the cloud, the region or image, and
+    what to do."""

@@ -107,6 +107,18 @@ def merge_record(extra: Mapping[str, Any] | None, arch: str,
     return out
 
 
+def merge_uploads(extra: Mapping[str, Any] | None,
+                  records: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A build's extra with upload records added (the hub's host.cloudImageUploaded)."""
+    from .uploads import merge
+
+    out = dict(extra or {})
+    rec = dict(out.get(RECORD_KEY) or {"version": RECORD_VERSION})
+    rec["uploads"] = merge(rec.get("uploads"), records)
+    out[RECORD_KEY] = rec
+    return out
+
+
 def _size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -148,4 +160,10 @@ def format_info(info: Mapping[str, Any]) -> list[str]:
                          f"({boot.get('seconds', '?')} s)")
         if not rec.get("boot_tests"):
             lines.append("  boot test: not run")
+    from .uploads import format_records
+
+    uploaded = format_records(info.get("uploads") or {})
+    if uploaded:
+        lines.append("Uploads:")
+        lines += [f"  {line}" for line in uploaded]
     return lines

@@ -30,6 +30,43 @@ VR_RE = r"^[A-Za-z0-9][A-Za-z0-9._+~]*$"
 DISTRO_RE = r"^(Fedora|Debian)-([0-9]+|rawhide)$"
 URL_SCHEMES = ("http", "https", "ftp", "file")
 
+REGION_RE = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"
+CLOUD_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+#: Where a build's images go after it is imported: the spec's ``upload`` and the hub's
+#: ``cloudImageUpload`` options. Credentials never appear here; the builder has them.
+UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "ec2": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "upload the ec2 variant's raw.xz as an AMI",
+            "properties": {
+                "regions": {"type": "array", "minItems": 1, "uniqueItems": True,
+                            "items": {"type": "string", "pattern": REGION_RE},
+                            "description": "default: every region of the builder's "
+                                           "[ec2] regions; the first is the home region"},
+            },
+        },
+        "glance": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["clouds"],
+            "description": "upload the generic variant's qcow2 to OpenStack Glance",
+            "properties": {
+                "clouds": {"type": "array", "minItems": 1, "uniqueItems": True,
+                           "items": {"type": "string", "pattern": CLOUD_RE},
+                           "description": "clouds.yaml names known to the builder"},
+            },
+        },
+        "public": {"type": "boolean",
+                   "description": "release build: public launch permission on EC2"},
+    },
+}
+
 #: Distro versions this project knows how to install (see ozcompat for Oz's side).
 SUPPORTED = {"Debian": range(7, 14), "Fedora": range(7, 45)}
 
@@ -94,6 +131,7 @@ SCHEMA: dict[str, Any] = {
                   "description": "SCM URL to check the kickstart/preseed out of, e.g. "
                                  "git+https://host/repo.git#ref; kickstart is then a "
                                  "path inside it (hub builds)"},
+        "upload": UPLOAD_SCHEMA,
     },
 }
 
@@ -130,6 +168,45 @@ class BootTest:
 
 
 @dataclass(frozen=True)
+class UploadRequest:
+    """Where to upload a build's images (the ``upload`` of a spec or a hub request)."""
+
+    ec2: bool = False
+    #: () means the builder's configured regions
+    ec2_regions: tuple[str, ...] = ()
+    glance: tuple[str, ...] = ()
+    public: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UploadRequest:
+        ec2 = data.get("ec2")
+        return cls(ec2=ec2 is not None, ec2_regions=tuple((ec2 or {}).get("regions", ())),
+                   glance=tuple((data.get("glance") or {}).get("clouds", ())),
+                   public=bool(data.get("public")))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.ec2:
+            out["ec2"] = {"regions": list(self.ec2_regions)} if self.ec2_regions else {}
+        if self.glance:
+            out["glance"] = {"clouds": list(self.glance)}
+        if self.public:
+            out["public"] = True
+        return out
+
+
+def check_upload(data: Any, where: str = "upload") -> list[Problem]:
+    """Every problem with an upload request, each named under ``where``."""
+    validator = jsonschema.Draft202012Validator(UPLOAD_SCHEMA)
+    problems = [p for e in validator.iter_errors(data) for p in _explain(e)]
+    problems = [Problem(f"{where}.{p.field}" if p.field != "(top level)" else where,
+                        p.message) for p in problems]
+    if isinstance(data, Mapping) and not problems and not ({"ec2", "glance"} & set(data)):
+        problems.append(Problem(where, "names no cloud; add ec2 and/or glance"))
+    return problems
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     name: str
     version: str
@@ -152,6 +229,7 @@ class ImageSpec:
     scratch: bool = False
     skip_tag: bool = False
     ksurl: str | None = None
+    upload: UploadRequest | None = None
     source: str = "<spec>"
     #: False when the release is the date-based default (local mode then picks the next
     #: free ``DATE.N``, as Koji's getNextRelease does on a hub)
@@ -202,6 +280,8 @@ class ImageSpec:
             out["skip_tag"] = True
         if self.ksurl:
             out["ksurl"] = self.ksurl
+        if self.upload:
+            out["upload"] = self.upload.as_dict()
         return out
 
     def output_names(self) -> list[str]:
@@ -363,6 +443,8 @@ def check(data: Any, base_dir: Path | None) -> list[Problem]:
             if key not in variants and key in {v.value for v in Variant}:
                 problems.append(Problem(f"variant_formats.{key}", "names a variant that "
                                         f"is not built; variants are: {', '.join(variants)}"))
+    if "upload" in data and "upload" not in bad:
+        problems += check_upload(data["upload"])
     can_fail = data.get("can_fail")
     arches = data.get("arches")
     if isinstance(can_fail, list) and isinstance(arches, list):
@@ -402,6 +484,7 @@ def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None
         can_fail=tuple(Arch(a) for a in d.get("can_fail", [])),
         scratch=bool(d.get("scratch")), skip_tag=bool(d.get("skip_tag")),
         ksurl=d.get("ksurl"), source=source,
+        upload=UploadRequest.from_dict(d["upload"]) if d.get("upload") else None,
         release_given=bool(d.get("release")),
     )
 

@@ -6,11 +6,13 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from koji_image_plugin.runner import Runner
+from tests.awsserver import MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,3 +87,11 @@ def trees() -> None:
         done = subprocess.run([sys.executable, str(BUILD_TREE), "--arch", arch],
                               stdout=subprocess.PIPE, text=True, timeout=1800)
         assert done.returncode == 0, f"building the {arch} offline tree failed"
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto in server mode on loopback: the EC2, EBS and S3 APIs (tests/awsserver.py)."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()

@@ -380,3 +380,145 @@ def test_scm_kickstarts_are_checked_out_under_the_builders_allowed_scms(
         assert "preseed: cloud/missing.preseed is not a file in git://" in errors["missing"]
     finally:
         kojid.stop()
+
+
+# -- uploads: cloudImageUpload, uploadCloudImage, host.cloudImageUploaded -----------------
+
+@pytest.mark.parametrize("user,build,opts,error", [
+    ("releng", "Test-Cloud-Base-12-1", {"ec2": {"regions": ["Mars"]}},
+     "opts.ec2.regions[0]: 'Mars' is not valid"),
+    ("releng", "Test-Cloud-Base-12-1", {"public": True},
+     "opts: names no cloud; add ec2 and/or glance"),
+    ("releng", "Test-Cloud-Base-12-1", {"ec2": {}, "password": "x"},
+     "opts.password: unknown field"),
+    ("releng", "No-Such-1-1", {"ec2": {}}, "No such build: 'No-Such-1-1'"),
+    ("alice", "Test-Cloud-Base-12-1", {"ec2": {}}, "image permission required"),
+    (None, "Test-Cloud-Base-12-1", {"ec2": {}}, "you must be logged in"),
+])
+def test_hub_refuses_bad_upload_requests_and_queues_nothing(
+        hub: Any, user: str | None, build: str, opts: dict[str, Any], error: str) -> None:
+    session = client_session(hub, user, f"{user}-pw") if user else client_session(hub)
+    with pytest.raises(koji.GenericError) as exc:
+        session.cloudImageUpload(build, opts)
+    assert error in str(exc.value)
+    assert tasks(hub) == []
+
+
+def test_only_the_uploading_host_may_record_uploads(hub: Any) -> None:
+    session = client_session(hub, "releng", "releng-pw")
+    with pytest.raises(koji.GenericError, match="is not a host"):
+        session.host.cloudImageUploaded(1, 1, {"ec2": []})
+
+
+def test_cli_upload_needs_a_cloud(cli_conf: Path) -> None:
+    done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-upload",
+                   "Test-Cloud-Base-12-1", "--public")
+    assert done.returncode == 2
+    assert "name a cloud: --ec2, --ec2-region REGION or --glance CLOUD" in done.stderr
+
+
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+
+
+@pytest.fixture
+def upload_kojid(tmp_path: Path, hub: Any, moto: Any) -> Iterator[Any]:
+    """kojid whose builder config uploads to moto (credentials in its environment only)."""
+    from tests.awsserver import CREDENTIALS
+
+    moto.reset()
+    conf = tmp_path / "cloud_image.conf"
+    conf.write_text("[timeouts]\ninactivity = 120\ninstall = 1800\n"
+                    f"[ec2]\nregions = {' '.join(REGIONS)}\nendpoint_url = {moto.url}\n"
+                    "copy = upload\nworkers = 8\n")
+    d = start_kojid(hub.url, hub.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                    plugin_path=REPO / "builder", plugins=("cloud_image",),
+                    env={"KOJI_CLOUD_IMAGE_CONF": str(conf), **CREDENTIALS})
+    yield d
+    d.stop()
+
+
+def _aws_inventory(moto: Any) -> dict[str, tuple[list[str], list[str]]]:
+    import boto3
+
+    from tests.awsserver import CREDENTIALS
+    out = {}
+    for region in REGIONS:
+        ec2 = boto3.client("ec2", region_name=region, endpoint_url=moto.url,
+                           aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        out[region] = (
+            sorted(i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]),
+            sorted(s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])[
+                "Snapshots"] if s.get("Description", "").endswith("(koji-image-plugin)")))
+    return out
+
+
+@pytest.mark.vm
+@pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")
+def test_a_builds_ec2_image_becomes_public_amis_in_three_regions_and_a_rerun_makes_nothing(
+        hub: Any, upload_kojid: Any, cli_conf: Path, tree_server: str, moto: Any,
+        tmp_path: Path) -> None:
+    import lzma
+
+    import boto3
+
+    from koji_image_plugin import ebs
+    from tests.awsserver import CREDENTIALS
+
+    spec = tmp_path / "image.yaml"
+    spec.write_text(
+        "name: Test-Cloud-Base\nversion: '12'\nrelease: '2'\ndistro: Debian-12\n"
+        f"install_tree: '{tree_server}'\narches: [x86_64]\ntarget: f19\ndisk_size: 2\n"
+        f"preseed: {REPO / 'koji_image_plugin/data/debian.preseed'}\n"
+        "variants: [ec2]\nformats: [raw.xz]\nxz_preset: 1\n"
+        "upload: {ec2: {}, public: true}\n")
+    before = host_state()
+    t0 = time.monotonic()
+    done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-build", "--config",
+                   str(spec), "--wait", timeout=1800)
+    print(f"build + upload: {time.monotonic() - t0:.0f} s\n{done.stdout}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    session = client_session(hub)
+    build = session.getBuild("Test-Cloud-Base-12-2", strict=True)
+    records = build["extra"]["cloud_image"]["uploads"]["ec2"]
+    assert sorted(r["region"] for r in records) == sorted(REGIONS)
+    assert all(r["public"] and r["arch"] == "x86_64" and r["variant"] == "ec2"
+               for r in records)
+    # every region's snapshot holds exactly the non-zero blocks of the build's disk
+    xz = (Path(hub.topdir) / "packages/Test-Cloud-Base/12/2/images"
+          / "Test-Cloud-Base-EC2-12-2.x86_64.raw.xz")
+    want = {}
+    with lzma.open(xz) as f:
+        for index, block in enumerate(iter(lambda: f.read(ebs.BLOCK_SIZE), b"")):
+            if block.ljust(ebs.BLOCK_SIZE, b"\0") != ebs.ZERO_BLOCK:
+                want[index] = block.ljust(ebs.BLOCK_SIZE, b"\0")
+    creds = {"aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+             "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    for rec in records:
+        client = functools.partial(boto3.client, region_name=rec["region"],
+                                   endpoint_url=moto.url, **creds)
+        assert ebs.read_back(client("ebs"), rec["snapshot_id"]) == want, rec["region"]
+        attr = client("ec2").describe_image_attribute(ImageId=rec["image_id"],
+                                                      Attribute="launchPermission")
+        assert {"Group": "all"} in attr["LaunchPermissions"]
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in repr(build)
+    # nor in any task's arguments, results or logs on the hub
+    secret = CREDENTIALS["AWS_SECRET_ACCESS_KEY"].encode()
+    assert not [p for p in Path(hub.topdir).rglob("*") if p.is_file() and
+                p.stat().st_size < 50 << 20 and secret in p.read_bytes()]
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in repr(hub.state()["tasks"])
+    upload_log = [p for p in Path(hub.topdir).rglob("upload.log")]
+    assert upload_log and "snapshot" in upload_log[0].read_text()
+
+    before = _aws_inventory(moto)
+    again = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-upload",
+                    "Test-Cloud-Base-12-2", "--ec2", "--public", "--wait", timeout=600)
+    print(again.stdout)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("[public, reused]") == 3
+    assert _aws_inventory(moto) == before
+    info = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-info",
+                   "Test-Cloud-Base-12-2")
+    for rec in records:
+        assert f"ec2 {rec['region']} x86_64: {rec['image_id']}" in info.stdout
+    assert host_state() == before

@@ -50,8 +50,8 @@ CONFIGS = {"/etc/kojid/plugins/cloud_image.conf"}
 
 REQUIRES = {
     HUB: {"koji-hub", f"{CORE} = VR"},
-    BUILDER: {"koji-builder", f"{CORE} = VR", "oz", "libvirt-daemon-kvm", "qemu-img", "xz",
-              "tar", "util-linux", "e2fsprogs", "cloud-utils", "genisoimage"},
+    BUILDER: {"koji-builder", f"{CORE} = VR", "python3-boto3", "oz", "libvirt-daemon-kvm",
+              "qemu-img", "xz", "tar", "util-linux", "e2fsprogs", "cloud-utils", "genisoimage"},
     CLI: {"python3-koji", f"{CORE} = VR"},
 }
 

@@ -133,6 +133,8 @@ def kojihub_module() -> types.ModuleType:
     mod.convert_value = core.convert_value
     mod.RootExports = exports.RootExports
     mod.UpdateProcessor = core.UpdateProcessor
+    mod.Host = exports.Host
+    mod.Task = core.Task
     return mod
 
 

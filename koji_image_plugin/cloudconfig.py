@@ -1,0 +1,133 @@
+"""Where and how this host uploads images: the ``[ec2]`` and ``[glance]`` sections of the
+host config (``/etc/koji-image/koji-image.conf``, or kojid's
+``/etc/kojid/plugins/cloud_image.conf``).
+
+Credentials are never here and never in a request: boto3 finds them in the standard AWS
+chain (environment, ``~/.aws/credentials`` or the named ``profile``, instance role), and
+openstacksdk in ``clouds.yaml``. What this file holds is where to go and how.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import hostconfig
+from .errors import CloudError
+
+METHODS = ("ebs-direct", "s3-import")
+COPY_MODES = ("copy-image", "upload")
+BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
+VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "standard")
+REGION_RE = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"
+
+
+@dataclass(frozen=True)
+class Ec2Config:
+    #: the first is the home region: the image is uploaded there and copied to the rest
+    regions: tuple[str, ...] = ()
+    profile: str | None = None
+    endpoint_url: str | None = None
+    method: str = "ebs-direct"
+    copy: str = "copy-image"
+    bucket: str | None = None
+    workers: int = 16
+    stall_timeout: int = 300
+    wait_timeout: int = 3600
+    retries: int = 10
+    volume_type: str = "gp3"
+    root_device: str = "/dev/xvda"
+    boot_mode: str = "legacy-bios"
+    ena: bool = True
+    imds_support: str | None = "v2.0"
+    #: service -> endpoint, overriding endpoint_url (ec2, ebs, s3)
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+    def endpoint(self, service: str) -> str | None:
+        return self.endpoints.get(service) or self.endpoint_url
+
+
+def _parser(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
+    if path.exists():
+        try:
+            parser.read(path)
+        except configparser.Error as exc:
+            raise CloudError(f"{path}: {str(exc).splitlines()[0]}") from exc
+    return parser
+
+
+def config_path(path: Path | None = None) -> Path:
+    return path or Path(os.environ.get("KOJI_IMAGE_CONFIG", hostconfig.DEFAULT_PATH))
+
+
+def load_ec2(path: Path | None = None) -> Ec2Config:
+    """The ``[ec2]`` section; every problem in it is named with its key and the fix."""
+    import re
+
+    path = config_path(path)
+    parser = _parser(path)
+    if not parser.has_section("ec2"):
+        raise CloudError(f"{path}: no [ec2] section; add one with at least "
+                         "'regions = us-east-1 ...' (see the README, Uploading to EC2)")
+    sec = parser["ec2"]
+    problems: list[str] = []
+
+    def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
+        value = sec.get(key, default).strip()
+        if value not in allowed:
+            problems.append(f"[ec2] {key} = {value!r}: use one of {', '.join(allowed)}")
+        return value
+
+    def number(key: str, default: int, low: int) -> int:
+        text = sec.get(key, str(default)).strip()
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            problems.append(f"[ec2] {key} = {text!r}: use a whole number of at least {low}")
+        return value
+
+    regions = tuple(sec.get("regions", "").replace(",", " ").split())
+    if not regions:
+        problems.append("[ec2] regions is empty: name at least one region, the home "
+                        "region first")
+    bad = [r for r in regions if not re.match(REGION_RE, r)]
+    if bad:
+        problems.append(f"[ec2] regions: {', '.join(bad)} do not look like region names "
+                        "(e.g. us-east-1)")
+    if len(set(regions)) != len(regions):
+        problems.append("[ec2] regions: a region is named twice")
+    try:
+        ena = sec.getboolean("ena", True)
+    except ValueError:
+        problems.append(f"[ec2] ena = {sec.get('ena')!r}: use yes or no")
+        ena = True
+    cfg = Ec2Config(
+        regions=regions,
+        profile=sec.get("profile", "").strip() or None,
+        endpoint_url=sec.get("endpoint_url", "").strip() or None,
+        method=choice("method", METHODS, "ebs-direct"),
+        copy=choice("copy", COPY_MODES, "copy-image"),
+        bucket=sec.get("bucket", "").strip() or None,
+        workers=number("workers", 16, 1),
+        stall_timeout=number("stall_timeout", 300, 5),
+        wait_timeout=number("wait_timeout", 3600, 10),
+        retries=number("retries", 10, 1),
+        volume_type=choice("volume_type", VOLUME_TYPES, "gp3"),
+        root_device=sec.get("root_device", "/dev/xvda").strip(),
+        boot_mode=choice("boot_mode", BOOT_MODES, "legacy-bios"),
+        ena=ena,
+        imds_support=sec.get("imds_support", "v2.0").strip() or None,
+        endpoints={s: sec[f"endpoint_url_{s}"].strip() for s in ("ec2", "ebs", "s3")
+                   if sec.get(f"endpoint_url_{s}", "").strip()},
+    )
+    if cfg.method == "s3-import" and not cfg.bucket:
+        problems.append("[ec2] method = s3-import needs 'bucket = NAME' (the disk is "
+                        "staged there and deleted after the import)")
+    if problems:
+        raise CloudError(f"{path}: " + "; ".join(problems))
+    return cfg
