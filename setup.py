@@ -15,6 +15,8 @@ setup(
     install_requires=[
         "jsonschema>=4",
         "PyYAML>=6",
+        # images.json of a drop is written and read with productmd (Fedora's compose metadata)
+        "productmd>=1.33",
     ],
     extras_require={
         # uploads (koji-image upload, kojid's uploadCloudImage): builders need them, the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import __version__, boottest, hostconfig, uploads
+from . import __version__, boottest, drop, hostconfig, index, publish, uploads, weekly
 from . import spec as specmod
 from .arches import Arch
 from .errors import CancelledError, KojiImageError, Problem, SpecError
@@ -102,7 +103,65 @@ def _parser() -> argparse.ArgumentParser:
                    help="Glance: a cloud of clouds.yaml (repeatable)")
     u.add_argument("--public", action="store_true",
                    help="release build: grant public launch permission on EC2")
+    _drop_parsers(sub)
     return p
+
+
+def _drop_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true",
+                         help="log every step and command run")
+    publishing = argparse.ArgumentParser(add_help=False)
+    publishing.add_argument("--base-url", metavar="URL",
+                            help="where MIRROR is served (https://.../pub/alt/cloud/); the "
+                                 "feed's links use it (default: MIRROR's file:// URL)")
+    publishing.add_argument("--gpg-key", metavar="KEYID",
+                            help="clear-sign each CHECKSUM with this gpg key")
+    publishing.add_argument("--gpg-homedir", type=Path, metavar="DIR",
+                            help="gpg home directory holding the key (default gpg's)")
+
+    d = sub.add_parser(
+        "drop", parents=[verbose, publishing],
+        help="publish an image drop (Alpha, Beta, Final or a weekly) into a mirror tree",
+        description="Collect the images of builds (local build directories, or Koji "
+                    "builds with --koji), check their checksums, and publish them into "
+                    "the mirror tree at once with CHECKSUM, README and images.json; then "
+                    "rewrite the tree's index.html and drops.atom. Publishing the same "
+                    "drop again changes nothing. Images that did not pass a boot test are "
+                    "refused unless --force.")
+    d.add_argument("builds", nargs="*", metavar="BUILD",
+                   help="a directory koji-image build wrote (with manifest.json), or with "
+                        "--koji a Koji build NVR")
+    d.add_argument("--release", required=True, metavar="RELEASE",
+                   help="the release the drop belongs to: a number (19) or rawhide")
+    d.add_argument("--milestone", metavar="MILESTONE",
+                   help="Alpha, Beta or Final (or give --weekly)")
+    d.add_argument("--weekly", metavar="YYYYMMDD.N", help="a weekly drop with this id")
+    d.add_argument("--mirror", required=True, type=Path, metavar="DIR",
+                   help="the root of the mirror tree (made if missing)")
+    d.add_argument("--koji", metavar="PROFILE",
+                   help="take the builds from Koji with this koji client profile")
+    d.add_argument("--koji-config", metavar="FILE",
+                   help="koji client config file (default: koji's own search)")
+    d.add_argument("--tag", metavar="TAG",
+                   help="with --koji: the latest cloud image builds of this tag")
+    d.add_argument("--force", action="store_true",
+                   help="publish images that did not pass a boot test (marked as such)")
+    d.add_argument("--bug-url", default="", metavar="URL",
+                   help="where to report bugs, for the README")
+    d.add_argument("--product", default="Cloud", metavar="NAME",
+                   help="product name in images.json's compose id (default Cloud)")
+
+    w = sub.add_parser(
+        "weekly", parents=[verbose],
+        help="submit the weekly scratch builds and publish what booted",
+        description="For each branch of CONFIG: submit a scratch cloud image build with "
+                    "release YYYYMMDD.N, wait, publish the images that passed their boot "
+                    "test as a weekly drop, prune old weeklies, rewrite the index. Safe to "
+                    "run twice a day: a branch already published today is left alone.")
+    w.add_argument("config", type=Path, metavar="CONFIG", help="the weekly job's YAML file")
+    w.add_argument("--date", metavar="YYYY-MM-DD",
+                   help="run for this day instead of today (UTC), e.g. a missed run")
 
 
 def _print_progress(p: Progress) -> None:
@@ -223,6 +282,64 @@ def cmd_upload(args: argparse.Namespace, cancel: threading.Event) -> int:
     return EXIT_FAILED if outcome.errors else 0
 
 
+def cmd_drop(args: argparse.Namespace) -> int:
+    did = drop.drop_id(args.release, args.milestone, args.weekly)
+    if args.tag and not args.koji:
+        raise drop.DropInputError("--tag: needs --koji PROFILE (tags are Koji's)")
+    if args.tag and args.builds:
+        raise drop.DropInputError("BUILD: give either --tag TAG or builds, not both")
+    if not args.builds and not args.tag:
+        raise drop.DropInputError("BUILD: give at least one build directory (or, with "
+                                  "--koji, an NVR or --tag TAG)")
+    if args.gpg_homedir and not args.gpg_key:
+        raise drop.DropInputError("--gpg-homedir: needs --gpg-key KEYID")
+    images: list[drop.DropImage] = []
+    if args.koji:
+        session, opts = drop.koji_session(args.koji, args.koji_config, login=False)
+        if not opts.get("topurl"):
+            raise drop.DropInputError(f"--koji: profile {args.koji} has no topurl; set it "
+                                      "in the koji config")
+        source = drop.KojiSource(session, opts["topurl"])
+        nvrs = source.tag_builds(args.tag) if args.tag else list(args.builds)
+        for nvr in nvrs:
+            images += source.build_images(nvr)
+        sources = [f"Koji build {n}" for n in nvrs]
+    else:
+        for b in args.builds:
+            images += drop.from_local(Path(b))
+        sources = [str(Path(b).resolve()) for b in args.builds]
+    made = drop.make_drop(did, images, force=args.force, bug_url=args.bug_url,
+                          sources=sources)
+    signer = publish.Signer(args.gpg_key, args.gpg_homedir) if args.gpg_key else None
+    result = publish.publish(made, args.mirror, signer=signer, product=args.product, log=log)
+    page, feed = index.write_index(args.mirror, args.base_url)
+    print(f"{did.title}: {'published in' if result.changed else 'already published, unchanged:'}"
+          f" {result.path}")
+    for img in made.images:
+        print(f"  {img.relpath}  {img.size / 1e6:.0f} MB  boot test: {img.verdict.value}")
+    print(f"  index: {page}  feed: {feed}")
+    return 0
+
+
+def cmd_weekly(args: argparse.Namespace) -> int:
+    today = None
+    if args.date:
+        try:
+            today = datetime.date.fromisoformat(args.date)
+        except ValueError:
+            raise drop.DropInputError(f"--date: {args.date!r} is not a date; use "
+                                      "YYYY-MM-DD") from None
+    cfg = weekly.load_config(args.config)
+    outcomes = weekly.run_weekly(cfg, today, log)
+    for o in outcomes:
+        where = f" {o.drop}" if o.drop else ""
+        task = f" (task {o.task_id})" if o.task_id else ""
+        print(f"{o.release}: {o.status}{task}:{where} {o.detail}")
+        for p in o.pruned:
+            print(f"  pruned {p}")
+    return 0 if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -247,14 +364,25 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_build(args, cancel)
         if args.command == "upload":
             return cmd_upload(args, cancel)
+        if args.command == "drop":
+            return cmd_drop(args)
+        if args.command == "weekly":
+            return cmd_weekly(args)
         return cmd_boot_test(args, cancel)
     except SpecError as exc:
         for problem in exc.problems:
             print(f"koji-image: {exc.source}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except drop.DropInputError as exc:
+        print(f"koji-image: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except (KeyboardInterrupt, CancelledError):
         cancel.set()
-        print("koji-image: cancelled; nothing was left behind", file=sys.stderr)
+        if args.command == "weekly":
+            print("koji-image: cancelled; builds already submitted go on in Koji, and "
+                  "the next run waits for them", file=sys.stderr)
+        else:
+            print("koji-image: cancelled; nothing was left behind", file=sys.stderr)
         return EXIT_CANCELLED
     except KojiImageError as exc:
         print(f"koji-image: {exc}", file=sys.stderr)

@@ -313,3 +313,13 @@ def test_binary_rpms_own_no_file_twice(rpms: dict[str, dict[str, str]]) -> None:
             if path in seen:
                 pytest.fail(f"{path} is in {seen[path]} and {package}")
             seen[path] = package
+
+
+def test_the_weekly_drop_job_files_are_documentation_of_the_core_package(
+        rpms: dict[str, dict[str, str]]) -> None:
+    docs = {p: f for p, f in rpms[CORE].items() if "/doc/" in p}
+    for name in ("contrib/systemd/koji-image-weekly.service",
+                 "contrib/systemd/koji-image-weekly.timer",
+                 "contrib/cron/koji-image-weekly", "weekly.yaml"):
+        found = [p for p in docs if p.endswith("/" + name)]
+        assert found and "d" in docs[found[0]], f"{name} not a %doc of {CORE}: {sorted(docs)}"
