@@ -28,7 +28,7 @@ import productmd.images
 import pytest
 
 from tests import atomcheck
-from tests.kojistub import client_session, run_cli, start_kojid, write_client_config
+from tests.kojistub import client_session, start_kojid, write_client_config
 from tests.test_koji_plugins import hub, kojid, tree_server  # noqa: F401 - fixtures
 
 from .conftest import REPO, is_root
@@ -328,33 +328,6 @@ def test_weekly_twice_one_build_one_drop_old_weeklies_pruned(
 def _artifacts() -> Iterator[None]:
     ARTIFACTS.mkdir(exist_ok=True)
     yield
-
-
-def test_a_final_drop_from_the_latest_koji_builds_of_a_tag(
-        hub: Any, kojid: Any, tree_server: str, tmp_path: Path) -> None:  # noqa: F811
-    conf = write_client_config(tmp_path / "koji.conf", hub, plugin_paths=(REPO / "cli",))
-    t0 = time.monotonic()
-    done = run_cli(conf, "releng", "releng-pw", "cloud-image-build", "Test-Cloud-Base",
-                   "19", "f19", tree_server, "x86_64", "--distro", "Debian-12",
-                   "--disk-size", "2", "--format", "qcow2", "--release", "1", "--wait",
-                   "--kickstart", str(PRESEED), timeout=1800)
-    print(f"hub build for the tag drop: {time.monotonic() - t0:.0f} s")
-    assert done.returncode == 0, done.stdout + done.stderr
-    mirror = tmp_path / "mirror"
-    done = koji_image("drop", "--release", "19", "--milestone", "Final", "--koji", "kojistub",
-                      "--koji-config", str(conf), "--tag", "f19", "--mirror", str(mirror))
-    assert done.returncode == 0, done.stderr
-    final = mirror / "releases/19/Cloud"
-    check_drop_dir(final, ["x86_64/generic/Test-Cloud-Base-19-1.x86_64.qcow2"])
-    record = json.loads((final / "drop.json").read_text())
-    assert record["sources"] == ["Koji build Test-Cloud-Base-19-1"]
-    assert [i["boot_test"] for i in record["images"]] == ["passed"]
-    # the bytes are those Koji imported
-    koji_file = Path(hub.topdir) / "packages/Test-Cloud-Base/19/1/images" / \
-        "Test-Cloud-Base-19-1.x86_64.qcow2"
-    assert (final / "x86_64/generic/Test-Cloud-Base-19-1.x86_64.qcow2").read_bytes() == \
-        koji_file.read_bytes()
-    check_feed(mirror, ["19 Final"])
 
 
 def test_weekly_resumes_a_killed_run_and_counts_reruns_of_a_day(

@@ -9,11 +9,15 @@ TCG here) -> import -> tag -> ``koji cloud-image-info``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
+import json
 import re
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -442,8 +446,6 @@ def upload_kojid(tmp_path: Path, hub: Any, moto: Any, glance_server: Any) -> Ite
 
 
 def glance_server_images(server: Any) -> list[str]:
-    import json
-    import urllib.request
     with urllib.request.urlopen(f"{server.url}/v2/images") as r:
         return sorted(i["id"] for i in json.load(r)["images"])
 
@@ -518,9 +520,6 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
     [glanced] = build["extra"]["cloud_image"]["uploads"]["glance"]
     qcow2 = (Path(hub.topdir) / "packages/Test-Cloud-Base/12/2/images"
              / "Test-Cloud-Base-12-2.x86_64.qcow2").read_bytes()
-    import hashlib
-    import json
-    import urllib.request
     with urllib.request.urlopen(f"{glance_server.url}/v2/images/{glanced['image_id']}") as r:
         held = json.load(r)
     assert (held["status"], held["visibility"], held["name"]) == \
@@ -551,4 +550,28 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
     for rec in records:
         assert f"ec2 {rec['region']} x86_64: {rec['image_id']}" in info.stdout
     assert f"glance test-cloud x86_64: {glanced['image_id']}" in info.stdout
+
+    # the Final drop of the tag: the images Koji imported, with their AMI and Glance ids
+    mirror = tmp_path / "mirror"
+    drop = subprocess.run([str(Path(sys.executable).with_name("koji-image")), "drop",
+                           "--release", "12", "--milestone", "Final", "--koji", "kojistub",
+                           "--koji-config", str(cli_conf), "--tag", "f19",
+                           "--mirror", str(mirror)], capture_output=True, text=True,
+                          timeout=600)
+    assert drop.returncode == 0, drop.stderr
+    final = mirror / "releases/12/Cloud"
+    check = subprocess.run(["sha256sum", "-c", "CHECKSUM"], cwd=final, capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert (final / "x86_64/generic/Test-Cloud-Base-12-2.x86_64.qcow2").read_bytes() == qcow2
+    assert (final / "x86_64/EC2/Test-Cloud-Base-EC2-12-2.x86_64.raw.xz").read_bytes() == \
+        xz.read_bytes()
+    assert json.loads((final / "drop.json").read_text())["sources"] == \
+        ["Koji build Test-Cloud-Base-12-2"]
+    readme = (final / "README").read_text()
+    page = (mirror / "index.html").read_text()
+    for rec in records:
+        assert rec["region"] in readme and rec["image_id"] in readme
+        assert rec["image_id"] in page
+    assert glanced["image_id"] in readme
     assert host_state() == host_before
