@@ -63,13 +63,7 @@ def cloudImageBuild(name, version, target, arches, opts=None, priority=None):
     if problems:
         raise koji.ParameterError('invalid cloud image request: '
                                   + '; '.join(str(p) for p in problems))
-    task_opts = {'channel': 'image'}
-    if priority is not None:
-        priority = kojihub.convert_value(priority, cast=int)
-        if priority < 0 and not context.session.hasPerm('admin'):
-            raise koji.ActionNotAllowed('priority: only admins may create high-priority '
-                                        'tasks; use 0 or more')
-        task_opts['priority'] = koji.PRIO_DEFAULT + priority
+    task_opts = _task_opts(priority)
     args = {k: data.pop(k) for k in ('name', 'version', 'target', 'arches')}
     return kojihub.make_task('cloudImageBuild',
                              [args['name'], args['version'], args['target'],
@@ -105,10 +99,28 @@ def cloudImageUpload(build, opts=None, priority=None):
                 uploads.inputs(kind, images)
             except KojiImageError as exc:
                 raise koji.ParameterError(f"opts.{kind}: {binfo['nvr']}: {exc}") from exc
+    running = [t['id'] for t in kojihub.RootExports().listTasks(opts={
+        'method': 'uploadCloudImage', 'decode': True,
+        'state': [koji.TASK_STATES[s] for s in ('FREE', 'OPEN', 'ASSIGNED')]})
+        if t['request'] and t['request'][0] == binfo['id']]
+    if running:
+        # two uploads of one image would each take the other's work for a leftover
+        raise koji.ParameterError(f"build: {binfo['nvr']} is being uploaded by task "
+                                  f"{running[0]}; wait for it (koji watch-task "
+                                  f"{running[0]}), then run again if needed")
+    return kojihub.make_task('uploadCloudImage', [binfo['id'], opts],
+                             **_task_opts(priority))
+
+
+def _task_opts(priority):
     task_opts = {'channel': 'image'}
     if priority is not None:
-        task_opts['priority'] = koji.PRIO_DEFAULT + kojihub.convert_value(priority, cast=int)
-    return kojihub.make_task('uploadCloudImage', [binfo['id'], opts], **task_opts)
+        priority = kojihub.convert_value(priority, cast=int)
+        if priority < 0 and not context.session.hasPerm('admin'):
+            raise koji.ActionNotAllowed('priority: only admins may create high-priority '
+                                        'tasks; use 0 or more')
+        task_opts['priority'] = koji.PRIO_DEFAULT + priority
+    return task_opts
 
 
 @export_in('host')

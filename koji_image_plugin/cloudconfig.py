@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .glance import GlanceTarget
 
 METHODS = ("ebs-direct", "s3-import")
+KEYS = {"regions", "profile", "endpoint_url", "method", "copy", "bucket", "workers",
+        "stall_timeout", "import_stall_timeout", "wait_timeout", "retries", "volume_type",
+        "root_device", "boot_mode", "ena", "imds_support"}
 COPY_MODES = ("copy-image", "upload")
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
 VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "standard")
@@ -39,6 +42,8 @@ class Ec2Config:
     bucket: str | None = None
     workers: int = 16
     stall_timeout: int = 300
+    #: ImportSnapshot tasks sit at one progress figure for many minutes while converting
+    import_stall_timeout: int = 3600
     wait_timeout: int = 3600
     retries: int = 10
     volume_type: str = "gp3"
@@ -119,16 +124,27 @@ def load_ec2(path: Path | None = None) -> Ec2Config:
         bucket=sec.get("bucket", "").strip() or None,
         workers=number("workers", 16, 1),
         stall_timeout=number("stall_timeout", 300, 5),
+        import_stall_timeout=number("import_stall_timeout", 3600, 60),
         wait_timeout=number("wait_timeout", 3600, 10),
         retries=number("retries", 10, 1),
         volume_type=choice("volume_type", VOLUME_TYPES, "gp3"),
         root_device=sec.get("root_device", "/dev/xvda").strip(),
         boot_mode=choice("boot_mode", BOOT_MODES, "legacy-bios"),
         ena=ena,
-        imds_support=sec.get("imds_support", "v2.0").strip() or None,
+        imds_support=choice("imds_support", ("v2.0", ""), "v2.0") or None,
         endpoints={s: sec[f"endpoint_url_{s}"].strip() for s in ("ec2", "ebs", "s3")
                    if sec.get(f"endpoint_url_{s}", "").strip()},
     )
+    unknown = sorted(set(sec) - KEYS - {f"endpoint_url_{s}" for s in ("ec2", "ebs", "s3")})
+    if unknown:
+        problems.append(f"[ec2] {', '.join(unknown)}: unknown key(s); the keys are "
+                        f"{', '.join(sorted(KEYS))}, endpoint_url_ec2/_ebs/_s3")
+    if not re.match(r"^/dev/(xvd[a-z]|sd[a-z][0-9]?)$", cfg.root_device):
+        problems.append(f"[ec2] root_device = {cfg.root_device!r}: use a device name "
+                        "such as /dev/xvda or /dev/sda1")
+    if cfg.method == "s3-import" and cfg.copy == "upload":
+        problems.append("[ec2] method = s3-import with copy = upload: the regions would "
+                        "share one staged object; use copy = copy-image")
     if cfg.method == "s3-import" and not cfg.bucket:
         problems.append("[ec2] method = s3-import needs 'bucket = NAME' (the disk is "
                         "staged there and deleted after the import)")

@@ -15,7 +15,6 @@ with boto3, retrying throttling and 5xx with botocore's standard backoff.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import threading
 import time
@@ -134,6 +133,9 @@ class Ec2Publisher:
     def publish(self, image: Ec2Image, *, regions: tuple[str, ...] | None = None,
                 public: bool = False) -> Ec2Result:
         regions = regions or self.cfg.regions
+        if image.arch == "i686" and self.cfg.boot_mode != "legacy-bios":
+            raise CloudError(f"[ec2] boot_mode = {self.cfg.boot_mode}: EC2 has no UEFI for "
+                             "i386 AMIs; use legacy-bios for i686 images")
         self.check_credentials()
         result = Ec2Result()
         home, rest = regions[0], regions[1:]
@@ -171,6 +173,10 @@ class Ec2Publisher:
         found = self._find_image(ec2, image, region)
         if found:
             return self._finish(ec2, image, region, found, public, True, start)
+        return self._make(ec2, image, region, public, start)
+
+    def _make(self, ec2: Any, image: Ec2Image, region: str, public: bool,
+              start: float) -> RegionResult:
         with contextlib.ExitStack() as undo:
             snapshot_id = self._snapshot(image, region, undo)
             image_id = self._register(ec2, image, region, snapshot_id, undo)
@@ -181,21 +187,23 @@ class Ec2Publisher:
 
     def _other(self, image: Ec2Image, region: str, home: RegionResult,
                public: bool) -> RegionResult:
-        if self.cfg.copy == "upload":
-            return self._home(image, region, public)
         start = time.monotonic()
         ec2 = self.client("ec2", region)
         found = self._find_image(ec2, image, region)
         if found:
             return self._finish(ec2, image, region, found, public, True, start)
+        if self.cfg.copy == "upload":
+            return self._make(ec2, image, region, public, start)
         with contextlib.ExitStack() as undo:
-            token = hashlib.sha256(f"{image.sha256}/{image.name}/{region}".encode())
+            # No ClientToken of our own: botocore makes one per call that its retries
+            # reuse; a fixed one would hand a rerun the copy a failed run deregistered.
             resp = ec2.copy_image(
                 Name=image.name,
                 Description=_description(image),
                 SourceImageId=home.image_id,
                 SourceRegion=home.region,
-                ClientToken=token.hexdigest()[:64],
+                TagSpecifications=[{"ResourceType": kind, "Tags": _tag_list(image)}
+                                   for kind in ("image", "snapshot")],
             )
             image_id = resp["ImageId"]
             undo.callback(self._deregister, ec2, region, image_id)
@@ -215,7 +223,12 @@ class Ec2Publisher:
         for found in images:
             tags = {t["Key"]: t["Value"] for t in found.get("Tags", [])}
             sha = tags.get(f"{TAG_PREFIX}sha256")
-            if sha is not None and sha != image.sha256:
+            if sha is None:
+                raise CloudError(
+                    f"{region}: AMI name {image.name} is taken by {found['ImageId']}, which "
+                    f"koji-image did not make (no {TAG_PREFIX}sha256 tag); it is left "
+                    "alone: deregister it or build a new release")
+            if sha != image.sha256:
                 raise CloudError(
                     f"{region}: AMI name {image.name} is taken by {found['ImageId']} with "
                     f"other content (sha256 {sha[:12]}..., this image {image.sha256[:12]}"
@@ -253,8 +266,9 @@ class Ec2Publisher:
                 ec2, self.client("s3", region), image.path, self.runner,
                 bucket=self.cfg.bucket, key=f"koji-image/{image.name}.raw",
                 description=_description(image), tags=image.tags(),
-                token=image.sha256[:64], wait_timeout=self.cfg.wait_timeout,
-                stall_timeout=self.cfg.stall_timeout, poll=self.poll, on_start=started)
+                wait_timeout=self.cfg.wait_timeout,
+                stall_timeout=self.cfg.import_stall_timeout, poll=self.poll,
+                on_start=started)
         else:
             snap = ebs.upload(self.client("ebs", region), image.path, self.runner,
                               description=_description(image), tags=image.tags(),
@@ -285,7 +299,19 @@ class Ec2Publisher:
         }
         if self.cfg.imds_support:
             args["ImdsSupport"] = self.cfg.imds_support
-        image_id = str(ec2.register_image(**args)["ImageId"])
+        # Tagged as it is made, so a run that dies before tagging leaves an AMI the
+        # next run recognizes as its own.
+        args["TagSpecifications"] = [{"ResourceType": "image", "Tags": _tag_list(image)}]
+        try:
+            image_id = str(ec2.register_image(**args)["ImageId"])
+        except Exception as exc:
+            # a retried RegisterImage whose first attempt did register
+            if "InvalidAMIName.Duplicate" not in str(exc):
+                raise
+            found = self._find_image(ec2, image, region)
+            if not found:
+                raise
+            image_id = found
         undo.callback(self._deregister, ec2, region, image_id)
         self.log.info("%s: registered %s (%s) from %s", region, image_id, image.name,
                       snapshot_id)
@@ -299,7 +325,7 @@ class Ec2Publisher:
         found = ec2.describe_images(ImageIds=[image_id])["Images"][0]
         snapshot_ids = [m["Ebs"]["SnapshotId"] for m in found.get("BlockDeviceMappings", [])
                         if m.get("Ebs", {}).get("SnapshotId")]
-        tags = [{"Key": k, "Value": v} for k, v in sorted(image.tags().items())]
+        tags = _tag_list(image)
         own = snapshot_id or _own_snapshot(ec2, image, snapshot_ids)
         ec2.create_tags(Resources=sorted({image_id, *snapshot_ids, *([own] if own else [])}),
                         Tags=tags)
@@ -326,7 +352,8 @@ class Ec2Publisher:
                 raise CloudError(f"{what} became {now}")
             if time.monotonic() > deadline:
                 raise CloudError(f"{what} still {now} after {self.cfg.wait_timeout} s "
-                                 "([ec2] wait_timeout); it was removed, rerun to retry")
+                                 "([ec2] wait_timeout); what this run made is removed, "
+                                 "rerun to retry")
             if self.runner.cancel_event.wait(self.poll):
                 raise CancelledError(f"{what}: cancelled while {now}")
 
@@ -355,8 +382,18 @@ class Ec2Publisher:
 
 
 def _image_state(ec2: Any, image_id: str) -> str:
-    found = ec2.describe_images(ImageIds=[image_id])["Images"]
+    try:
+        found = ec2.describe_images(ImageIds=[image_id])["Images"]
+    except Exception as exc:
+        # EC2 is eventually consistent: a new AMI may not be visible yet
+        if "InvalidAMIID.NotFound" in str(exc):
+            return "not visible yet"
+        raise
     return str(found[0]["State"]) if found else "deregistered"
+
+
+def _tag_list(image: Ec2Image) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(image.tags().items())]
 
 
 def _snapshot_state(ec2: Any, snapshot_id: str) -> str:

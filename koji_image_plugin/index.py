@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from .kojiresult import human_size
 from .publish import drop_dirs, read_record
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -49,15 +50,6 @@ def _records(mirror: Path) -> list[dict[str, Any]]:
             out.append(rec)
     out.sort(key=lambda r: (r["published"], r["path"]), reverse=True)
     return out
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def _anchor(rec: dict[str, Any]) -> str:
@@ -120,7 +112,7 @@ def render_index(mirror: Path) -> str:
                 f'<tr><td><a href="{h(path)}/{h(img["path"])}">{h(img["file"])}</a></td>'
                 f'<td>{h(img["arch"])}</td><td>{h(img["type"])}</td>'
                 f'<td>{h(img["format"])}</td>'
-                f'<td title="{int(img["size"])} bytes">{_size(int(img["size"]))}</td>'
+                f'<td title="{int(img["size"])} bytes">{human_size(int(img["size"]))}</td>'
                 f'<td><code>{h(img["sha256"])}</code></td>'
                 f'<td class="{css}">{h(verdict)}</td><td>{_uploads(img)}</td></tr>')
         body.append("</table>")

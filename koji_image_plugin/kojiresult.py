@@ -119,7 +119,8 @@ def merge_uploads(extra: Mapping[str, Any] | None,
     return out
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """Bytes for people: 512 B, 157.3 MiB."""
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
@@ -150,7 +151,7 @@ def format_info(info: Mapping[str, Any]) -> list[str]:
             lines.append(f"  task {rec.get('task_id')}: {rec['state']}")
             continue
         for image in rec.get("images", []):
-            lines.append(f"  {image['file']}  {_size(int(image['size']))}  "
+            lines.append(f"  {image['file']}  {human_size(int(image['size']))}  "
                          f"sha256:{image['sha256']}")
             if image.get("url"):
                 lines.append(f"    {image['url']}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import lzma
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +29,7 @@ def _open_raw(path: Path) -> IO[bytes]:
 
 
 def import_snapshot(ec2: Any, s3: Any, path: Path, runner: Runner, *, bucket: str, key: str,
-                    description: str, tags: dict[str, str], token: str, wait_timeout: int,
+                    description: str, tags: dict[str, str], wait_timeout: int,
                     stall_timeout: int, poll: float = 5.0,
                     on_start: Callable[[str], None] | None = None) -> str:
     """The id of a completed snapshot imported from ``path`` through ``s3://bucket/key``."""
@@ -46,13 +47,14 @@ def import_snapshot(ec2: Any, s3: Any, path: Path, runner: Runner, *, bucket: st
             Description=description,
             DiskContainer={"Description": description, "Format": "RAW",
                            "UserBucket": {"S3Bucket": bucket, "S3Key": key}},
-            ClientToken=token,
+            # one token per attempt: a rerun must not get back a task a failed run cancelled
+            ClientToken=str(uuid.uuid4()),
             TagSpecifications=[{"ResourceType": "import-snapshot-task", "Tags": tag_list}],
         )
         task_id = task["ImportTaskId"]
         log.info("import task %s: importing s3://%s/%s", task_id, bucket, key)
         deadline = time.monotonic() + wait_timeout
-        last: tuple[str, str] | None = None
+        last: tuple[str, str, str] | None = None
         last_change = time.monotonic()
         while True:
             found = ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id])
@@ -70,14 +72,15 @@ def import_snapshot(ec2: Any, s3: Any, path: Path, runner: Runner, *, bucket: st
             if status in ("deleting", "deleted", "error"):
                 raise CloudError(f"import task {task_id} ended {status}: "
                                  f"{detail.get('StatusMessage', 'no message')}")
-            now = (status, str(detail.get("Progress", "")))
+            now = (status, str(detail.get("Progress", "")), str(detail.get("StatusMessage", "")))
             if now != last:
                 last, last_change = now, time.monotonic()
-                log.info("import task %s: %s %s%%", task_id, *now)
+                log.info("import task %s: %s %s%% %s", task_id, *now)
             elif time.monotonic() - last_change > stall_timeout:
                 _cancel(ec2, task_id, log)
                 raise CloudError(f"import task {task_id} stalled at {now[1] or '?'}% for "
-                                 f"{stall_timeout} s; cancelled it, rerun to retry")
+                                 f"{stall_timeout} s ([ec2] import_stall_timeout); cancelled "
+                                 "it, rerun to retry")
             if time.monotonic() > deadline:
                 _cancel(ec2, task_id, log)
                 raise CloudError(f"import task {task_id} still {status} after "

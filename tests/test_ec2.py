@@ -300,6 +300,15 @@ def test_config_problems_are_named_with_their_keys(tmp_path: Path) -> None:
     conf.write_text("[ec2]\nregions = us-east-1\nmethod = s3-import\n")
     with pytest.raises(CloudError, match="needs 'bucket = NAME'"):
         cloudconfig.load_ec2(conf)
+    conf.write_text("[ec2]\nregions = us-east-1\nmethod = s3-import\nbucket = b\n"
+                    "copy = upload\nstall-timeout = 5\nimds_support = v1\n"
+                    "root_device = sda\n")
+    with pytest.raises(CloudError) as err:
+        cloudconfig.load_ec2(conf)
+    for part in ("method = s3-import with copy = upload: the regions would share one "
+                 "staged object", "stall-timeout: unknown key", "imds_support = 'v1'",
+                 "root_device = 'sda': use a device name such as /dev/xvda"):
+        assert part in str(err.value)
     conf.write_text("[libvirt]\n")
     with pytest.raises(CloudError, match=r"no \[ec2\] section"):
         cloudconfig.load_ec2(conf)
@@ -344,3 +353,29 @@ def test_a_cancel_mid_upload_stops_at_once_and_leaves_nothing(
     assert isinstance(errors[0], CancelledError)
     proxy.clear()
     assert inventory(moto) == {r: ([], []) for r in REGIONS}
+
+
+def test_an_ami_of_the_same_name_that_we_did_not_make_is_left_alone(
+        proxy: FaultProxy, moto: MotoServer, ec2_image: tuple[Ec2Image, Path],
+        tmp_path: Path) -> None:
+    image, _ = ec2_image
+    ec2 = client(moto, "ec2", "us-east-1")
+    theirs = ec2.register_image(Name=image.name, RootDeviceName="/dev/xvda",
+                                VirtualizationType="hvm")["ImageId"]
+    cfg = write_config(tmp_path / "c.conf", proxy, regions="us-east-1")
+    result = publisher(cfg, tmp_path).publish(image, public=True)
+    assert f"is taken by {theirs}, which koji-image did not make" in result.errors["us-east-1"]
+    attr = ec2.describe_image_attribute(ImageId=theirs, Attribute="launchPermission")
+    assert attr["LaunchPermissions"] == []
+    assert ec2.describe_images(ImageIds=[theirs])["Images"][0].get("Tags", []) == []
+    assert proxy.count("StartSnapshot") == 0
+
+
+def test_i686_with_uefi_is_refused_before_anything_is_sent(
+        proxy: FaultProxy, ec2_image: tuple[Ec2Image, Path], tmp_path: Path) -> None:
+    image, _ = ec2_image
+    cfg = write_config(tmp_path / "c.conf", proxy, boot_mode="uefi")
+    i686 = Ec2Image(image.path, image.nvr, "i686", image.variant, image.sha256)
+    with pytest.raises(CloudError, match="EC2 has no UEFI for i386 AMIs; use legacy-bios"):
+        publisher(cfg, tmp_path).publish(i686)
+    assert proxy.log == []
