@@ -307,7 +307,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
     else:
         for b in args.builds:
             images += drop.from_local(Path(b))
-        sources = [str(Path(b).resolve()) for b in args.builds]
+        # the build's name, not this machine's paths: the record goes on public mirrors
+        sources = sorted({f"local build {i.nvr}" for i in images})
     made = drop.make_drop(did, images, force=args.force, bug_url=args.bug_url,
                           sources=sources)
     signer = publish.Signer(args.gpg_key, args.gpg_homedir) if args.gpg_key else None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .kojiresult import human_size
-from .publish import drop_dirs, read_record
+from .publish import STAGING, drop_dirs, read_record
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 INDEX = "index.html"
@@ -193,9 +193,21 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+BASE_URL_FILE = "base-url"
+
+
 def write_index(mirror: Path, base_url: str | None = None) -> tuple[Path, Path]:
     """Rewrite ``index.html`` and ``drops.atom`` at the mirror root."""
     mirror.mkdir(parents=True, exist_ok=True)
+    # The feed's ids and links are made from the base URL; they must not change with
+    # whoever runs next, so the first one given is kept beside the staging dir and
+    # reused when none is given.
+    kept = mirror / STAGING / BASE_URL_FILE
+    if base_url:
+        kept.parent.mkdir(exist_ok=True)
+        _write_atomic(kept, base_url + "\n")
+    elif kept.is_file():
+        base_url = kept.read_text().strip()
     base = base_url or mirror.resolve().as_uri() + "/"
     _write_atomic(mirror / INDEX, render_index(mirror))
     _write_atomic(mirror / FEED, render_feed(mirror, base))

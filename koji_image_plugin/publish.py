@@ -133,9 +133,18 @@ def publish(drop: Drop, mirror: Path, *, signer: Signer | None = None,
         write_checksum(drop, stage, signer)
         stage.chmod(0o755)
         target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # rename(2) replaces an empty directory: refuse one that appeared meanwhile
+            target.mkdir()
+        except FileExistsError as exc:
+            raise DropError(f"{drop.id.title}: {target} appeared while this drop was "
+                            "being made (another koji-image drop or weekly at the same "
+                            "time?); nothing was changed, run again to see its state") \
+                from exc
         os.rename(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        _remove_if_empty(target)
         _remove_if_empty(staging_root)
         if made_mirror:
             _remove_if_empty(mirror)

@@ -197,3 +197,13 @@ def test_the_shipped_systemd_units_verify_and_the_timer_is_weekly(tmp_path: Path
     job = [line for line in cron.splitlines() if line and not line.startswith(("#", "CRON"))]
     assert len(job) == 1 and job[0].split()[:6] == ["0", "4", "*", "*", "1", "releng"]
     assert "koji-image weekly /etc/koji-image/weekly.yaml" in job[0]
+
+
+def test_the_feed_keeps_its_base_url_when_a_later_run_gives_none(tmp_path: Path) -> None:
+    from koji_image_plugin import index
+
+    mirror = tmp_path / "mirror"
+    index.write_index(mirror, "https://dl.example.org/pub/alt/cloud/")
+    index.write_index(mirror)
+    feed = (mirror / index.FEED).read_text()
+    assert "https://dl.example.org/pub/alt/cloud/" in feed and "file://" not in feed
