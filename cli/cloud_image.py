@@ -169,20 +169,30 @@ def handle_cloud_image_build(goptions, session, args):
         opts[key] = f"{serverdir}/{local.name}"
     task_id = session.cloudImageBuild(name, version, target, arches, opts,
                                       priority=options.priority)
+
+    def show(rv):
+        try:
+            info = session.cloudImageInfo(task=task_id)
+        except koji.GenericError as exc:
+            print(f"no results: {exc}", file=sys.stderr)
+        else:
+            print("\n".join(kojiresult.format_info(info)))
+
+    return _follow(goptions, session, task_id, options.wait, quiet, show)
+
+
+def _follow(goptions, session, task_id, wait, quiet, show):
+    """As Koji's build commands do: name the task, then watch it unless --nowait or in
+    the background; ``show(rv)`` prints what it made."""
     if not quiet:
         print(f"Created task: {task_id}")
         print(f"Task info: {goptions.weburl}/taskinfo?taskID={task_id}")
-    if options.wait or (options.wait is None and not _running_in_bg()):
+    if wait or (wait is None and not _running_in_bg()):
         session.logout()
         rv = watch_tasks(session, [task_id], quiet=quiet,
                          poll_interval=goptions.poll_interval, topurl=goptions.topurl)
         if not quiet:
-            try:
-                info = session.cloudImageInfo(task=task_id)
-            except koji.GenericError as exc:
-                print(f"no results: {exc}", file=sys.stderr)
-            else:
-                print("\n".join(kojiresult.format_info(info)))
+            show(rv)
         return rv
     return None
 
@@ -259,14 +269,9 @@ def handle_cloud_image_upload(goptions, session, args):
     quiet = goptions.quiet if options.quiet is None else options.quiet
     activate_session(session, goptions)
     task_id = session.cloudImageUpload(args[0], opts, priority=options.priority)
-    if not quiet:
-        print(f"Created task: {task_id}")
-        print(f"Task info: {goptions.weburl}/taskinfo?taskID={task_id}")
-    if options.wait or (options.wait is None and not _running_in_bg()):
-        session.logout()
-        rv = watch_tasks(session, [task_id], quiet=quiet,
-                         poll_interval=goptions.poll_interval, topurl=goptions.topurl)
-        if not quiet and not rv:
+
+    def show(rv):
+        if not rv:
             print(session.getTaskResult(task_id)["report"])
-        return rv
-    return None
+
+    return _follow(goptions, session, task_id, options.wait, quiet, show)
