@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,8 +75,6 @@ def config_path(path: Path | None = None) -> Path:
 
 def load_ec2(path: Path | None = None) -> Ec2Config:
     """The ``[ec2]`` section; every problem in it is named with its key and the fix."""
-    import re
-
     path = config_path(path)
     parser = _parser(path)
     if not parser.has_section("ec2"):

@@ -11,13 +11,13 @@ records of the same arch, variant and region or cloud, so they never pile up.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checksums import file_digest
 from .cloudconfig import load_ec2, load_glance
 from .ec2 import Ec2Image, Ec2Publisher
 from .errors import CloudError
@@ -53,12 +53,9 @@ def inputs(kind: str, images: list[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def verified(path: Path, image: Mapping[str, Any]) -> Path:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != image["sha256"]:
-        raise CloudError(f"{image['file']}: SHA-256 {digest.hexdigest()[:16]}... is not the "
+    sha256 = file_digest(path).sha256
+    if sha256 != image["sha256"]:
+        raise CloudError(f"{image['file']}: SHA-256 {sha256[:16]}... is not the "
                          f"build's {str(image['sha256'])[:16]}...; the copy is damaged, "
                          "fetch it again")
     return path
