@@ -24,6 +24,6 @@ setup(
         "clouds": ["boto3>=1.28", "openstacksdk>=1.0"],
     },
     entry_points={
-        "console_scripts": ["koji-image = koji_image_plugin.cli:main"],
+        "console_scripts": ["koji-image = koji_image_plugin.command:main"],
     },
 )

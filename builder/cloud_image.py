@@ -14,7 +14,6 @@ koji-image.conf.
 import logging
 import os
 import shutil
-import signal
 import threading
 from pathlib import Path
 
@@ -22,31 +21,27 @@ import koji
 import koji.daemon
 from koji.tasks import BaseTaskHandler, ServerExit
 
-from koji_image_plugin import archbuild, hostconfig, uploads
-from koji_image_plugin.arches import Arch
+from koji_image_plugin.build.pipeline import Pipeline
+from koji_image_plugin.clouds import records as upload_records
+from koji_image_plugin.clouds import uploads
 from koji_image_plugin.errors import KojiImageError
-from koji_image_plugin.kojiresult import (
+from koji_image_plugin.koji import archbuild, taskrun, workdir
+from koji_image_plugin.koji.record import (
     RECORD_KEY,
     RECORD_VERSION,
     arch_result,
     auto_file_name,
+    images,
     import_extensions,
+    keep_auto_file_once,
     manifest_name,
 )
-from koji_image_plugin.pipeline import Pipeline
 from koji_image_plugin.runner import Runner
-from koji_image_plugin.spec import UploadRequest, check_upload, from_dict
-
-CONFIG_FILE = "/etc/kojid/plugins/cloud_image.conf"
-#: seconds between two uploads of the growing logs
-LOG_INTERVAL = 5
-#: seconds a cancelled build may take to unwind before the task removes its disks
-#: itself: kojid sends SIGKILL about 5 s after its SIGINT
-CANCEL_GRACE = 3.5
-
-
-def config_path():
-    return Path(os.environ.get("KOJI_CLOUD_IMAGE_CONF", CONFIG_FILE))
+from koji_image_plugin.spec import hostconfig
+from koji_image_plugin.spec.arches import Arch
+from koji_image_plugin.spec.distro import Distro, auto_file_key
+from koji_image_plugin.spec.image import from_dict
+from koji_image_plugin.spec.upload import UploadRequest, check_upload
 
 
 class CloudImageBuildTask(BaseTaskHandler):
@@ -58,6 +53,42 @@ class CloudImageBuildTask(BaseTaskHandler):
     def handler(self, name, version, target, arches, opts=None):
         opts = dict(opts or {})
         scratch = bool(opts.get('scratch'))
+        target_info = self.check_target(target, arches, opts)
+        self.check_archive_types(name, version, arches, opts)
+        bld_info, release = self.reserve(name, version, arches, opts, target_info)
+        try:
+            subtasks, by_arch, failed = self.run_arches(name, version, release, arches,
+                                                        target_info, opts)
+            if scratch:
+                self.session.host.moveImageBuildToScratch(self.id, by_arch)
+            else:
+                self.session.host.completeImageBuild(self.id, bld_info['id'], by_arch)
+        except (SystemExit, ServerExit, KeyboardInterrupt):
+            raise
+        except Exception:
+            if bld_info:
+                self.session.host.failBuild(self.id, bld_info['id'])
+            raise
+        if not scratch and not opts.get('skip_tag'):
+            tag_task = self.subtask('tagBuild', [target_info['dest_tag'], bld_info['id'],
+                                                 False, None, True],
+                                    label='tag', arch='noarch')
+            self.wait(tag_task)
+        nvr = f'{name}-{version}-{release}'
+        return {
+            'nvr': nvr,
+            'build_id': bld_info['id'] if bld_info else None,
+            'scratch': scratch,
+            'tasks': {arch: subtasks[arch] for arch in arches},
+            'failed_arches': failed,
+            'uploads': self.upload(nvr, bld_info, opts),
+            'report': (f'Scratch image build {nvr}: results in the arch tasks' if scratch
+                       else f'image build results in: {koji.pathinfo.imagebuild(bld_info)}'),
+        }
+
+    def check_target(self, target, arches, opts):
+        """The target, its build tag's arches and the ``build_rpm`` policy, as kojid's
+        image tasks check them; returns the target's info."""
         target_info = self.session.getBuildTarget(target, strict=True)
         build_tag = target_info['build_tag']
         buildconfig = self.session.getBuildConfig(build_tag)
@@ -75,86 +106,61 @@ class CloudImageBuildTask(BaseTaskHandler):
             'task_id': self.id,
             'build_tag': build_tag,
             'skip_tag': bool(opts.get('skip_tag')),
-            'scratch': scratch,
+            'scratch': bool(opts.get('scratch')),
             'from_scm': bool(opts.get('ksurl')),
             'target': target_info['name'],
             'tag': None if opts.get('skip_tag') else target_info['dest_tag'],
         })
-        self.check_archive_types(name, version, arches, opts)
+        return target_info
+
+    def reserve(self, name, version, arches, opts, target_info):
+        """The build reserved with initImageBuild (none for scratch), and its release."""
         release = opts.get('release')
-        bld_info = None
-        if not scratch:
-            self.check_package(name, target_info)
-            record = {'version': RECORD_VERSION, 'arches_requested': arches, 'request': opts}
-            bld_info = self.session.host.initImageBuild(
-                self.id, dict(name=name, version=version, release=release, epoch=0,
-                              extra={RECORD_KEY: record}))
-            release = bld_info['release']
-        elif not release:
-            release = self.session.getNextRelease(dict(name=name, version=version))
-        try:
-            subtasks = {}
-            for arch in arches:
-                subtasks[arch] = self.subtask(
-                    'createCloudImage',
-                    [name, version, release, arch, target_info, build_tag, opts],
-                    label=arch, arch=koji.canonArch(arch))
-            canfail = [subtasks[a] for a in arches if a in (opts.get('can_fail') or [])]
-            results = self.wait(list(subtasks.values()), all=True, failany=True,
-                                canfail=canfail)
-            by_arch = {arch: results[subtasks[arch]] for arch in arches}
-            failed = sorted(a for a, r in by_arch.items()
-                            if isinstance(r, dict) and 'faultCode' in r)
-            if len(failed) == len(arches):
-                raise koji.BuildError("every arch failed: " + "; ".join(
-                    f"{a}: {by_arch[a].get('faultString', '')}" for a in failed))
-            for arch in failed:
-                self.logger.warning("optional arch %s failed: %s", arch,
-                                    by_arch[arch].get('faultString'))
-            # every arch uploads the same kickstart; the build has it once, as in kojid
-            seen = set()
-            for arch in arches:
-                result = by_arch[arch]
-                kept = None if arch in failed else result[RECORD_KEY].get('auto_file')
-                if kept in seen:
-                    result['files'].remove(kept)
-                elif kept:
-                    seen.add(kept)
-            if scratch:
-                self.session.host.moveImageBuildToScratch(self.id, by_arch)
-            else:
-                self.session.host.completeImageBuild(self.id, bld_info['id'], by_arch)
-        except (SystemExit, ServerExit, KeyboardInterrupt):
-            raise
-        except Exception:
-            if bld_info:
-                self.session.host.failBuild(self.id, bld_info['id'])
-            raise
-        if not scratch and not opts.get('skip_tag'):
-            tag_task = self.subtask('tagBuild', [target_info['dest_tag'], bld_info['id'],
-                                                 False, None, True],
-                                    label='tag', arch='noarch')
-            self.wait(tag_task)
-        nvr = f'{name}-{version}-{release}'
-        uploaded = None
-        if opts.get('upload') and scratch:
+        if opts.get('scratch'):
+            return None, release or self.session.getNextRelease(
+                dict(name=name, version=version))
+        self.check_package(name, target_info)
+        record = {'version': RECORD_VERSION, 'arches_requested': arches, 'request': opts}
+        bld_info = self.session.host.initImageBuild(
+            self.id, dict(name=name, version=version, release=release, epoch=0,
+                          extra={RECORD_KEY: record}))
+        return bld_info, bld_info['release']
+
+    def run_arches(self, name, version, release, arches, target_info, opts):
+        """One createCloudImage per arch; optional arches may fail, not all of them."""
+        subtasks = {}
+        for arch in arches:
+            subtasks[arch] = self.subtask(
+                'createCloudImage',
+                [name, version, release, arch, target_info, target_info['build_tag'], opts],
+                label=arch, arch=koji.canonArch(arch))
+        canfail = [subtasks[a] for a in arches if a in (opts.get('can_fail') or [])]
+        results = self.wait(list(subtasks.values()), all=True, failany=True,
+                            canfail=canfail)
+        by_arch = {arch: results[subtasks[arch]] for arch in arches}
+        failed = sorted(a for a, r in by_arch.items()
+                        if isinstance(r, dict) and 'faultCode' in r)
+        if len(failed) == len(arches):
+            raise koji.BuildError("every arch failed: " + "; ".join(
+                f"{a}: {by_arch[a].get('faultString', '')}" for a in failed))
+        for arch in failed:
+            self.logger.warning("optional arch %s failed: %s", arch,
+                                by_arch[arch].get('faultString'))
+        keep_auto_file_once(by_arch, failed)
+        return subtasks, by_arch, failed
+
+    def upload(self, nvr, bld_info, opts):
+        """The spec's uploads, once the build is imported and tagged (not for scratch)."""
+        if not opts.get('upload'):
+            return None
+        if bld_info is None:
             self.logger.info('scratch build %s: not uploaded (only imported builds are)', nvr)
-        elif opts.get('upload'):
-            # The build is complete whatever happens here; a failed upload fails this
-            # task so nobody misses it, and `koji cloud-image-upload` retries it.
-            up_task = self.subtask('uploadCloudImage', [bld_info['id'], opts['upload']],
-                                   label='upload', arch='noarch')
-            uploaded = self.wait(up_task)[up_task]['uploads']
-        return {
-            'nvr': nvr,
-            'build_id': bld_info['id'] if bld_info else None,
-            'scratch': scratch,
-            'tasks': {arch: subtasks[arch] for arch in arches},
-            'failed_arches': failed,
-            'uploads': uploaded,
-            'report': (f'Scratch image build {nvr}: results in the arch tasks' if scratch
-                       else f'image build results in: {koji.pathinfo.imagebuild(bld_info)}'),
-        }
+            return None
+        # The build is complete whatever happens here; a failed upload fails this
+        # task so nobody misses it, and `koji cloud-image-upload` retries it.
+        up_task = self.subtask('uploadCloudImage', [bld_info['id'], opts['upload']],
+                               label='upload', arch='noarch')
+        return self.wait(up_task)[up_task]['uploads']
 
     def check_archive_types(self, name, version, arches, opts):
         """Every file the arch tasks will import must have an archive type on this hub,
@@ -185,20 +191,20 @@ class CreateCloudImageTask(BaseTaskHandler):
     _taskWeight = 2.0
 
     def handler(self, name, version, release, arch, target_info, build_tag, opts):
-        host = hostconfig.load(config_path())
+        host = hostconfig.load(hostconfig.resolve(kojid=True))
         data = dict(opts)
         data.update(name=name, version=version, release=release, arches=[arch])
         data.pop('can_fail', None)
         src, source = self.fetch_auto_file(opts, build_tag)
         if src:
-            data['preseed' if 'preseed' in opts else 'kickstart'] = src
+            data[auto_file_key(data)] = src
         data.pop('ksurl', None)
         try:
             spec = from_dict(data, source=f'task {self.id}')
         except KojiImageError as exc:
             raise koji.ParameterError(str(exc)) from exc
         # Images are big: they are made under the plugin's workdir, not kojid's.
-        base = archbuild.task_dir(host.workdir, self.id)
+        base = workdir.task_dir(host.workdir, self.id)
         try:
             return self.build(spec, host, arch, base, source)
         finally:
@@ -207,21 +213,15 @@ class CreateCloudImageTask(BaseTaskHandler):
     def build(self, spec, host, arch, base, source):
         outdir = base / 'out'
         logdir = base / 'logs'
-        outdir.mkdir()
         logdir.mkdir()
         self.sweep(host.workdir, logdir)
         cancel = threading.Event()
-        log = logging.getLogger('koji.build.cloud_image')
-        progress_log = logdir / 'cloud-image.log'
-
-        def progress(p):
-            with open(progress_log, 'a') as f:
-                f.write(f"{p.arch or '-'} {p.stage}: {p.message}\n")
-
-        pipeline = Pipeline(spec, host, log=log, progress=progress, cancel=cancel)
+        pipeline = Pipeline(spec, host, log=logging.getLogger('koji.build.cloud_image'),
+                            progress=taskrun.progress_log(logdir / 'cloud-image.log'),
+                            cancel=cancel)
         try:
             result = run_streaming(
-                self, lambda: archbuild.build(pipeline, Arch(arch), outdir, logdir, base),
+                self, lambda: archbuild.build(pipeline, Arch(arch), base),
                 logdir, cancel, f'cloud-image-{arch}')
         except Exception as exc:
             manifest = outdir / manifest_name(spec.nvr, arch)
@@ -246,20 +246,20 @@ class CreateCloudImageTask(BaseTaskHandler):
                       if p.name.endswith('.log') and p.stat().st_size)
         return arch_result(self.id, arch, files, logs, record)
 
-    def sweep(self, workdir, logdir):
+    def sweep(self, host_workdir, logdir):
         """Remove what killed tasks of this plugin left on this builder."""
         def alive(task_id):
             info = self.session.getTaskInfo(task_id)
             return bool(info) and info['state'] == koji.TASK_STATES['OPEN']
 
         runner = Runner(logdir, logging.getLogger('koji.build.cloud_image'))
-        for d in archbuild.sweep_stale(workdir, alive, runner):
+        for d in workdir.sweep_stale(host_workdir, alive, runner):
             self.logger.warning('removed %s, left by a task that was killed', d)
 
     def fetch_auto_file(self, opts, build_tag):
         """The kickstart/preseed on this builder: from the CLI's upload or from SCM, as
         kojid's image tasks fetch theirs (fetchKickstart). Returns (path, source)."""
-        key = 'preseed' if 'preseed' in opts else 'kickstart'
+        key = auto_file_key(dict(opts))
         if not opts.get(key):
             return None, None
         if not opts.get('ksurl'):
@@ -309,93 +309,63 @@ class UploadCloudImageTask(BaseTaskHandler):
         if problems:
             raise koji.ParameterError('; '.join(str(p) for p in problems))
         binfo = self.session.getBuild(build, strict=True)
-        info = self.session.cloudImageInfo(build=binfo['id'])
-        images = [i for rec in info['arches'].values() for i in rec.get('images', [])]
-        host = hostconfig.load(config_path())
-        base = archbuild.task_dir(host.workdir, self.id)
+        try:
+            build_images = images(self.session.cloudImageInfo(build=binfo['id']))
+        except ValueError as exc:
+            raise koji.BuildError(f"build {binfo['nvr']}: {exc}") from exc
+        distro = Distro.parse(binfo['extra'][RECORD_KEY]['request']['distro'])
+        conf = hostconfig.resolve(kojid=True)
+        host = hostconfig.load(conf)
+        base = workdir.task_dir(host.workdir, self.id)
         logdir = base / 'logs'
         logdir.mkdir()
-        log = logging.getLogger(f'koji.build.cloud_image.upload.{self.id}')
-        handler = logging.FileHandler(logdir / 'upload.log')
-        handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(message)s'))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
         cancel = threading.Event()
         reldir = koji.PathInfo(topdir='').imagebuild(binfo).lstrip('/')
-
-        def locate(image):
-            log.info('fetching %s', image['file'])
-            return Path(self.localPath(f"{reldir}/{image['file']}"))
-
-        def work():
-            distro = binfo['extra'][RECORD_KEY]['request']['distro']
-            return uploads.upload(UploadRequest.from_dict(opts), images, locate,
-                                  nvr=binfo['nvr'], distro=distro, build_id=binfo['id'],
-                                  config=config_path(), runner=Runner(logdir, log, cancel))
-
         try:
-            outcome = run_streaming(self, work, logdir, cancel, f'cloud-upload-{self.id}')
+            with taskrun.file_log(logdir / 'upload.log',
+                                  f'koji.build.cloud_image.upload.{self.id}') as log:
+                def locate(image):
+                    log.info('fetching %s', image.file)
+                    return Path(self.localPath(f"{reldir}/{image.file}"))
+
+                def work():
+                    return uploads.upload(UploadRequest.from_dict(opts), build_images,
+                                          locate, nvr=binfo['nvr'], distro=distro,
+                                          build_id=binfo['id'], config=conf,
+                                          runner=Runner(logdir, log, cancel))
+
+                outcome = run_streaming(self, work, logdir, cancel,
+                                        f'cloud-upload-{self.id}')
             if any(outcome.records.values()):
                 self.session.host.cloudImageUploaded(self.id, binfo['id'], outcome.records)
         finally:
-            log.removeHandler(handler)
-            handler.close()
             shutil.rmtree(base, ignore_errors=True)
             shutil.rmtree(os.path.join(self.workdir, 'local'), ignore_errors=True)
         if outcome.errors:
             raise koji.GenericError('upload failed: ' + '; '.join(outcome.errors))
         return {'build_id': binfo['id'], 'nvr': binfo['nvr'], 'uploads': outcome.records,
-                'report': '\n'.join(uploads.format_records(outcome.records))}
+                'report': '\n'.join(upload_records.format_records(outcome.records))}
 
 
 def run_streaming(task, work, logdir, cancel, name):
     """``work()`` in a thread while every log in ``logdir`` streams to the hub; its result,
-    or its exception raised here. On a cancel (kojid's SIGINT) ``cancel`` is set and the
-    work gets CANCEL_GRACE seconds to unwind."""
+    or its exception raised here (koji_image_plugin.koji.taskrun). On a cancel (kojid's
+    SIGINT) ``cancel`` is set and the work gets CANCEL_GRACE seconds to unwind."""
     streamer = LogStreamer(task.session, logdir, task.getUploadDir())
-    outcome = {}
-    done = threading.Event()
-
-    def run():
-        try:
-            outcome['ok'] = work()
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the task's thread
-            outcome['error'] = exc
-        finally:
-            done.set()
-
-    # Waited for with an Event, not Thread.join: a KeyboardInterrupt inside join()
-    # marks a running thread as stopped in CPython < 3.13, and the cleanup below
-    # would not wait for it.
-    threading.Thread(target=run, name=name).start()
-    finished = False
+    run = taskrun.Streamed(work, streamer.upload, cancel, name)
     try:
-        while not done.wait(LOG_INTERVAL):
-            streamer.upload()
-        finished = True
-    except BaseException:
-        # kojid cancels a task with SIGINT, then SIGTERM, then SIGKILL. The cancel
-        # destroys a guest at once and stops uploads; the work unwinds (loop devices,
-        # mounts, half-made snapshots) if it can in the grace time.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-        cancel.set()
-        done.wait(CANCEL_GRACE)
-        raise
+        return run.result()
     finally:
         try:
             streamer.upload()
             upload_diagnostics(task, logdir)
         except koji.GenericError as exc:
-            if finished:
+            if run.finished:
                 raise
             # a cancelled task's uploads are refused; its own error matters more
             task.logger.warning('logs not uploaded: %s', exc)
         finally:
             streamer.close()
-    if 'error' in outcome:
-        raise outcome['error']
-    return outcome['ok']
 
 
 def upload_diagnostics(task, logdir):

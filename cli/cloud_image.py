@@ -27,10 +27,13 @@ from koji_cli.lib import (
 # The koji command loads every plugin at start: an import error here would break all of
 # koji's commands, so a broken install only breaks these two.
 try:
-    from koji_image_plugin import kojiresult, request
-    from koji_image_plugin.errors import KojiImageError, Problem
-    from koji_image_plugin.formats import ImageFormat, from_koji_name
-    from koji_image_plugin.spec import auto_file_key, check_upload, read
+    from koji_image_plugin.errors import KojiImageError
+    from koji_image_plugin.koji import request
+    from koji_image_plugin.koji.info import format_info
+    from koji_image_plugin.spec.distro import AUTO_KEYS
+    from koji_image_plugin.spec.formats import ImageFormat, from_koji_name
+    from koji_image_plugin.spec.load import read
+    from koji_image_plugin.spec.upload import Cloud, check_upload, from_flags
     CORE_ERROR = None
 except Exception as exc:  # noqa: BLE001 - see above
     CORE_ERROR = f"{type(exc).__name__}: {exc}"
@@ -92,11 +95,12 @@ def _fail(parser, problems):
     parser.error("invalid cloud image request:\n  " + "\n  ".join(lines))
 
 
-def _request(parser, options, args):
-    """(name, version, target, arches, opts, local kickstart path) or a parser error."""
-    data = {}
-    base = Path.cwd()
+def _spec_data(parser, options, args):
+    """The request as a spec mapping, and the directory its files are relative to."""
     if options.config:
+        if args:
+            parser.error("give either --config FILE or NAME VERSION TARGET INSTALL_TREE "
+                         "ARCH..., not both")
         path = Path(options.config)
         try:
             loaded = read(path)
@@ -104,17 +108,17 @@ def _request(parser, options, args):
             parser.error(str(exc))
         if not isinstance(loaded, dict):
             parser.error(f"{path}: a spec must be a mapping of fields to values")
-        data.update(loaded)
-        base = path.parent
-        if args:
-            parser.error("give either --config FILE or NAME VERSION TARGET INSTALL_TREE "
-                         "ARCH..., not both")
-    elif len(args) < 5:
+        return dict(loaded), path.parent
+    if len(args) < 5:
         parser.error("NAME, VERSION, TARGET, INSTALL_TREE and at least one ARCH are needed "
                      "(or --config FILE)")
-    else:
-        data.update(name=args[0], version=args[1], target=args[2], install_tree=args[3],
-                    arches=args[4:])
+    return dict(name=args[0], version=args[1], target=args[2], install_tree=args[3],
+                arches=args[4:]), Path.cwd()
+
+
+def _request(parser, options, args):
+    """The request, checked as the hub will check it, or a parser error."""
+    data, base = _spec_data(parser, options, args)
     for key, value in (("distro", options.distro), ("release", options.release),
                        ("disk_size", options.disk_size), ("ksurl", options.ksurl),
                        ("repos", options.repos), ("variants", options.variants),
@@ -127,26 +131,15 @@ def _request(parser, options, args):
         data["can_fail"] = options.can_fail  # build_request reads Koji's arch spellings
     if options.no_boot_test:
         data["boot_test"] = dict(data.get("boot_test") or {}, enabled=False)
-    if options.kickstart:
-        data.pop("preseed", None)
+    if options.kickstart:  # Koji's name for either file; prepare() moves it for Debian
+        for key in AUTO_KEYS:
+            data.pop(key, None)
         data["kickstart"] = options.kickstart
         base = Path.cwd()
-    key = auto_file_key(data)
-    local = None
-    problems = []
-    if data.get(key) and not data.get("ksurl"):
-        local = base / data[key]
-        if not local.is_file():
-            problems.append(Problem(key, f"file {str(local)!r} does not exist"))
-        # checked as the hub will see it: a file uploaded by this command
-        data[key] = f"{request.UPLOAD_PREFIX}/check/{local.name}"
-    name, version, target, arches = (data.pop(k, None) for k in request.ARGUMENTS)
-    checked, more = request.build_request(name, version, target, arches, data)
-    problems += more
+    prepared, problems = request.prepare(data, base)
     if problems:
         _fail(parser, problems)
-    opts = {k: v for k, v in checked.items() if k not in request.ARGUMENTS}
-    return name, str(version), target, checked["arches"], opts, local
+    return prepared
 
 
 @export_cli
@@ -155,20 +148,15 @@ def handle_cloud_image_build(goptions, session, args):
     _core()
     parser = _parser()
     options, args = parser.parse_args(args)
-    name, version, target, arches, opts, local = _request(parser, options, args)
+    prepared = _request(parser, options, args)
     quiet = goptions.quiet if options.quiet is None else options.quiet
     activate_session(session, goptions)
-    if local is not None:
-        key = "preseed" if "preseed" in opts else "kickstart"
-        serverdir = unique_path(request.UPLOAD_PREFIX)
-        callback = None if (_running_in_bg() or options.noprogress or quiet) \
-            else _progress_callback
-        session.uploadWrapper(str(local), serverdir, callback=callback)
-        if callback:
-            print()
-        opts[key] = f"{serverdir}/{local.name}"
-    task_id = session.cloudImageBuild(name, version, target, arches, opts,
-                                      priority=options.priority)
+    callback = None if (_running_in_bg() or options.noprogress or quiet) \
+        else _progress_callback
+    task_id = prepared.submit(session, unique_path(request.UPLOAD_PREFIX),
+                              priority=options.priority, callback=callback)
+    if callback and prepared.local is not None:
+        print()
 
     def show(rv):
         try:
@@ -176,7 +164,7 @@ def handle_cloud_image_build(goptions, session, args):
         except koji.GenericError as exc:
             print(f"no results: {exc}", file=sys.stderr)
         else:
-            print("\n".join(kojiresult.format_info(info)))
+            print("\n".join(format_info(info)))
 
     return _follow(goptions, session, task_id, options.wait, quiet, show)
 
@@ -220,7 +208,7 @@ def handle_cloud_image_info(goptions, session, args):
     if options.json:
         print(json.dumps(info, indent=2, sort_keys=True))
     else:
-        print("\n".join(kojiresult.format_info(info)))
+        print("\n".join(format_info(info)))
         base = (info.get("build") or {}).get("path")
         if base:
             print(f"Files: {base}")
@@ -254,14 +242,9 @@ def handle_cloud_image_upload(goptions, session, args):
     options, args = parser.parse_args(args)
     if len(args) != 1:
         parser.error("give one build (NVR)")
-    opts = {}
-    if options.ec2 or options.ec2_region:
-        opts["ec2"] = {"regions": options.ec2_region} if options.ec2_region else {}
-    if options.glance:
-        opts["glance"] = {"clouds": options.glance}
-    if options.public:
-        opts["public"] = True
-    if not {"ec2", "glance"} & set(opts):
+    opts = from_flags(ec2=options.ec2, regions=options.ec2_region, clouds=options.glance,
+                      public=options.public)
+    if not {c.value for c in Cloud} & set(opts):
         parser.error("name a cloud: --ec2, --ec2-region REGION or --glance CLOUD")
     problems = check_upload(opts, "opts")
     if problems:

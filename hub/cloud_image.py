@@ -26,9 +26,11 @@ from koji.plugin import callback, export, export_in
 logger = logging.getLogger('koji.plugin.cloud_image')
 
 try:
-    from koji_image_plugin import kojiresult, request, uploads
+    from koji_image_plugin.clouds import records as upload_records
     from koji_image_plugin.errors import KojiImageError, Problem
-    from koji_image_plugin.spec import check_upload
+    from koji_image_plugin.koji import record, request
+    from koji_image_plugin.spec.distro import AUTO_KEYS
+    from koji_image_plugin.spec.upload import Cloud, check_upload
     CORE_ERROR = None
 except Exception as exc:  # noqa: BLE001 - see the module docstring
     CORE_ERROR = f'{type(exc).__name__}: {exc}'
@@ -85,18 +87,20 @@ def cloudImageUpload(build, opts=None, priority=None):
         raise koji.ParameterError('invalid cloud image upload: '
                                   + '; '.join(str(p) for p in problems))
     binfo = kojihub.get_build(build, strict=True)
-    if kojiresult.RECORD_KEY not in (binfo.get('extra') or {}):
+    if record.RECORD_KEY not in (binfo.get('extra') or {}):
         raise koji.ParameterError(f"build: {binfo['nvr']} is not a cloud image build")
     if binfo['state'] != koji.BUILD_STATES['COMPLETE']:
         raise koji.ParameterError(f"build: {binfo['nvr']} is "
                                   f"{koji.BUILD_STATES[binfo['state']]}; only complete "
                                   "builds are uploaded")
-    record = binfo['extra'][kojiresult.RECORD_KEY]
-    images = [i for rec in (record.get('arches') or {}).values() for i in rec.get('images', [])]
-    for kind in ('ec2', 'glance'):
-        if kind in opts:
+    try:
+        images = record.images(binfo['extra'][record.RECORD_KEY])
+    except ValueError as exc:
+        raise koji.ParameterError(f"build: {binfo['nvr']}: {exc}") from exc
+    for kind in Cloud:
+        if kind.value in opts:
             try:
-                uploads.inputs(kind, images)
+                upload_records.inputs(kind, images)
             except KojiImageError as exc:
                 raise koji.ParameterError(f"opts.{kind}: {binfo['nvr']}: {exc}") from exc
     running = [t['id'] for t in kojihub.RootExports().listTasks(opts={
@@ -137,7 +141,7 @@ def cloudImageUploaded(task_id, build_id, uploads):
     if info['method'] not in ('uploadCloudImage',) or \
             kojihub.get_build(info['request'][0], strict=True)['id'] != binfo['id']:
         raise koji.ActionNotAllowed(f"task {task_id} does not upload build {binfo['nvr']}")
-    extra = kojiresult.merge_uploads(binfo.get('extra'), uploads)
+    extra = record.merge_uploads(binfo.get('extra'), uploads)
     update = kojihub.UpdateProcessor('build', clauses=['id=%(id)i'],
                                      values={'id': binfo['id']})
     update.set(extra=json.dumps(extra))
@@ -146,7 +150,7 @@ def cloudImageUploaded(task_id, build_id, uploads):
 
 def _check_upload(data):
     """An uploaded kickstart must be there now, not fail the arch tasks later."""
-    for key in ('kickstart', 'preseed'):
+    for key in AUTO_KEYS:
         value = data.get(key)
         if isinstance(value, str) and not data.get('ksurl') and \
                 request.UPLOAD_RE.match(value) and \
@@ -185,10 +189,10 @@ def cloudImageInfo(build=None, task=None):
 
 def _build_info(binfo):
     extra = binfo.get('extra') or {}
-    record = extra.get(kojiresult.RECORD_KEY)
-    if record is None:
+    build_record = extra.get(record.RECORD_KEY)
+    if build_record is None:
         raise koji.GenericError(f"{binfo['nvr']} is not a cloud image build")
-    arches = record.get('arches', {})
+    arches = build_record.get('arches', {})
     return {
         'build': {'id': binfo['id'], 'nvr': binfo['nvr'],
                   'state': koji.BUILD_STATES[binfo['state']],
@@ -197,8 +201,8 @@ def _build_info(binfo):
         'task_id': binfo.get('task_id'),
         'scratch': False,
         'arches': arches,
-        'failed_arches': sorted(set(record.get('arches_requested') or []) - set(arches)),
-        'uploads': record.get('uploads') or {},
+        'failed_arches': sorted(set(build_record.get('arches_requested') or []) - set(arches)),
+        'uploads': build_record.get('uploads') or {},
     }
 
 
@@ -227,7 +231,7 @@ def _task_info(task_id):
         arch = child['label']
         if child['state'] == koji.TASK_STATES['CLOSED']:
             res = root.getTaskResult(child['id'])
-            out['arches'][arch] = dict(res.get(kojiresult.RECORD_KEY) or {}, task_id=child['id'])
+            out['arches'][arch] = dict(res.get(record.RECORD_KEY) or {}, task_id=child['id'])
             if out['scratch']:
                 out['arches'][arch]['path'] = (f"{koji.pathinfo.scratch()}/{owner}/"
                                                f"task_{child['id']}")
@@ -250,11 +254,11 @@ def record_arch(cbtype, *args, **kws):
     image = kws.get('image')
     if CORE_ERROR or kws.get('type') != 'image' or not isinstance(image, dict):
         return
-    record = image.get(kojiresult.RECORD_KEY)
-    if record is None:
+    arch_record = image.get(record.RECORD_KEY)
+    if arch_record is None:
         return
     binfo = kojihub.get_build(kws['build']['id'], strict=True)
-    extra = kojiresult.merge_record(binfo.get('extra'), image['arch'], record)
+    extra = record.merge_record(binfo.get('extra'), image['arch'], arch_record)
     update = kojihub.UpdateProcessor('build', clauses=['id=%(id)i'],
                                      values={'id': binfo['id']})
     update.set(extra=json.dumps(extra))

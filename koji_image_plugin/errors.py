@@ -60,6 +60,10 @@ class HostError(KojiImageError):
     """The host cannot run the build (libvirt down, no space, no root, ...)."""
 
 
+class ConfigError(HostError):
+    """The host config has problems; the message names each one's ``[section] key``."""
+
+
 class NoSpaceError(HostError):
     """Not enough free space for the build."""
 
@@ -94,3 +98,8 @@ class CloudError(KojiImageError):
     def __init__(self, message: str, leftover: str | None = None) -> None:
         self.leftover = leftover
         super().__init__(message)
+
+
+class CloudConfigError(ConfigError, CloudError):
+    """Problems in a cloud section of the host config ([ec2], [glance:CLOUD]): the
+    uploads there cannot start; builds go on (the problem is logged)."""

@@ -11,7 +11,7 @@
   doing what EC2 does with the staged disk: it reads the S3 object from moto and writes
   its non-zero 512 KiB blocks into a new snapshot with moto's EBS direct APIs. This is the
   smallest honest substitute for the one missing server part; the S3 staging, polling,
-  tagging and cleanup of :mod:`koji_image_plugin.s3import` run against moto as they are.
+  tagging and cleanup of :mod:`koji_image_plugin.clouds.s3import` run against moto as they are.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from tests.kojistub.proc import free_port
+from tests.proc import free_port
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAKOJIIMAGETEST", "AWS_SECRET_ACCESS_KEY":
                "koji-image-test-secret-never-logged", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -295,7 +295,8 @@ class FaultProxy:
                 "</DescribeImportSnapshotTasksResponse>")
 
     def _run_import(self, task: ImportTask) -> None:
-        from koji_image_plugin.ebs import BLOCK_SIZE, GIB, ZERO_BLOCK
+        from koji_image_plugin.clouds.ebs import BLOCK_SIZE, ZERO_BLOCK
+        from koji_image_plugin.units import GiB as GIB
 
         try:
             data = self._client("s3", task.region).get_object(

@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.kojistub.proc import free_port
+from tests.proc import free_port
 
 GLANCE_API = "/usr/bin/glance-api"
 GLANCE_MANAGE = "/usr/bin/glance-manage"

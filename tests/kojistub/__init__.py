@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import koji
 
-from .proc import Daemon, free_port
+from tests.proc import Daemon, free_port
 
 if TYPE_CHECKING:
     from .hub import HubProcess, start_hub

@@ -23,7 +23,7 @@ import koji.plugin
 import koji.xmlrpcplus
 from koji.context import context
 
-from .archivetypes import ARCHIVE_TYPES
+from koji_image_plugin.koji.archivetypes import ARCHIVE_TYPES
 
 logger = logging.getLogger("koji.hub")
 

@@ -48,9 +48,10 @@ import koji.util
 from koji.context import context
 from koji.xmlrpcplus import ExtendedMarshaller, Fault, dumps
 
+from tests.proc import Daemon, free_port
+
 from . import auth, core, exports
 from .core import DB, LOCK
-from .proc import Daemon, free_port
 
 logger = logging.getLogger("koji.hub")
 

@@ -32,7 +32,7 @@ import koji.plugin
 import koji.tasks
 from koji.tasks import BaseTaskHandler
 
-from .proc import Daemon
+from tests.proc import Daemon
 
 # builder/kojid get_options() defaults that task handlers may read; topdir is None because
 # files come from topurl (koji.pathinfo is not pointed at a shared /mnt/koji)

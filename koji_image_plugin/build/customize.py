@@ -1,0 +1,56 @@
+"""The offline customization that makes a variant of the base disk: cloud-init
+datasources, the kernel console, and no instance identity shipped (machine-id, SSH host
+keys). It works on a mounted root filesystem; ``disk.py`` mounts it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..spec.variants import Variant
+
+DATASOURCE_CFG = "etc/cloud/cloud.cfg.d/90-koji-image-datasources.cfg"
+GRUB_DEFAULTS = "etc/default/grub"
+GRUB_CFGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
+_CONSOLE = re.compile(r"\s*\bconsole=\S+")
+
+
+def customize(root: Path, variant: Variant) -> list[str]:
+    """Apply ``variant`` to the mounted root filesystem ``root``; return the files changed."""
+    changed = []
+    cfg = root / DATASOURCE_CFG
+    if (root / "etc/cloud").is_dir():
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        cfg.write_text(f"# written by koji-image-plugin for the {variant.value} variant\n"
+                       f"datasource_list: [ {', '.join(variant.datasources)} ]\n")
+        changed.append(DATASOURCE_CFG)
+    defaults = root / GRUB_DEFAULTS
+    if defaults.is_file():
+        text = defaults.read_text()
+        line = f'GRUB_CMDLINE_LINUX="{variant.console_args}"'
+        if re.search(r"^GRUB_CMDLINE_LINUX=.*$", text, re.M):
+            text = re.sub(r"^GRUB_CMDLINE_LINUX=.*$", line, text, flags=re.M)
+        else:
+            text += line + "\n"
+        defaults.write_text(text)
+        changed.append(GRUB_DEFAULTS)
+    for rel in GRUB_CFGS:
+        cfgfile = root / rel
+        if cfgfile.is_file():
+            lines = []
+            for ln in cfgfile.read_text().splitlines(keepends=True):
+                if re.match(r"\s*linux(16|efi)?\s", ln):
+                    body = _CONSOLE.sub("", ln.rstrip("\n"))
+                    ln = f"{body} {variant.console_args}\n"
+                lines.append(ln)
+            cfgfile.write_text("".join(lines))
+            changed.append(rel)
+    # Instance identity must be made at first boot, not shipped.
+    machine_id = root / "etc/machine-id"
+    if machine_id.is_file() and machine_id.stat().st_size:
+        machine_id.write_text("")
+        changed.append("etc/machine-id")
+    for key in sorted((root / "etc/ssh").glob("ssh_host_*")):
+        key.unlink()
+        changed.append(str(key.relative_to(root)))
+    return changed

@@ -1,0 +1,86 @@
+"""A build's records beside its images: ``manifest.json`` (every file, the packages read
+from the image, boot verdicts, timings, customizations, tool versions, the resolved spec)
+and Fedora's ``CHECKSUM``. Local mode and the kojid arch task write the same records,
+from the same typed results."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..checksums import Digest, checksum_text
+from ..errors import KojiImageError
+from ..runner import Runner
+from ..spec.arches import Arch
+from ..spec.hostconfig import HostConfig
+from ..spec.image import ImageSpec
+from .results import ArchResult
+
+MANIFEST = "manifest.json"
+CHECKSUM = "CHECKSUM"
+
+
+def manifest(spec: ImageSpec, host: HostConfig, results: list[ArchResult], *,
+             started: datetime.datetime, boot: bool, tools: dict[str, str],
+             logdir: Path) -> dict[str, Any]:
+    """The manifest of ``results``; ``tools``: :func:`tool_versions`."""
+    return {
+        "manifest": "koji-image-plugin", "manifest_version": 1,
+        "nvr": spec.nvr,
+        "spec": spec.as_dict(),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "host": {"hostname": platform.node(), "domain_type": host.resolved_domain_type,
+                 "accel": host.accel, "cpus": os.cpu_count()},
+        "images": [o.as_dict() for r in results for o in r.outputs],
+        "boot_tests": [b.as_dict() for r in results for b in r.boot_tests],
+        "boot_test_passed": all(r.passed for r in results) if boot else None,
+        "arches": {r.arch.value: r.summary() for r in results},
+        "tools": tools,
+        "logs": sorted(p.name for p in logdir.iterdir()),
+    }
+
+
+def write_manifest(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def write_checksum(path: Path, results: Iterable[ArchResult]) -> None:
+    path.write_text(checksum_text((o.file, Digest(o.size, o.sha256))
+                                  for r in results for o in r.outputs))
+
+
+def tool_versions(runner: Runner, arches: tuple[Arch, ...]) -> dict[str, str]:
+    out = {"koji-image-plugin": __version__, "python": platform.python_version()}
+    for tool in ["qemu-img", "xz", "tar", *sorted({a.qemu_system for a in arches})]:
+        text = runner.run([tool, "--version"], log_name="versions", capture=True)
+        out[tool] = text.splitlines()[0].strip() if text else "unknown"
+    out["oz"] = _oz_version(runner)
+    try:
+        import libvirt
+        v = libvirt.getVersion()
+        out["libvirt"] = f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+    except Exception:  # noqa: BLE001 - a version is information, not a requirement
+        out["libvirt"] = "unknown"
+    return out
+
+
+def _oz_version(runner: Runner) -> str:
+    """Oz's version: from its Python metadata, else from the Debian package."""
+    try:
+        return importlib.metadata.version("oz")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        text = runner.run(["dpkg-query", "--show", "--showformat=${Version}", "oz"],
+                          log_name="versions", capture=True, ok_codes=(0, 1))
+    except KojiImageError:  # no dpkg-query on this host
+        return "unknown"
+    return text.strip() or "unknown"

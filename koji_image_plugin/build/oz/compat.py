@@ -1,0 +1,82 @@
+"""Teach Oz 0.17 (Debian's ``oz``) what it does not know yet, without patching its files.
+
+- Debian 10 to 13: Oz's ``version_to_config`` stops at 9; newer releases install the same
+  way (virtio disk and net, no ``auto=true`` for direct kernel boots), so they get 9's
+  configuration.
+- Fedora 30 and later: Oz already falls back to its newest entry (29) with a warning;
+  registering them explicitly makes that choice deliberate and silent.
+- The install guest: ``instrument`` makes a guest's libvirt XML keep its serial console in
+  a log file and puts the kernel console on that serial port, so a stalled install can be
+  diagnosed from what the guest printed (Oz itself only takes a screenshot).
+
+- Inactivity: Oz 0.17's ``timed_loop`` calls its install callback once every 10 s, and
+  the callback counts *calls*, so ``[timeouts] inactivity = 300`` means 3000 s of
+  silence (while Oz's message says "300 seconds"). ``oz_inactivity`` converts real
+  seconds into Oz's unit.
+
+Everything here is applied at run time and is idempotent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lxml.etree
+
+from ...spec.distro import Family
+
+#: the releases Oz 0.17 does not know, of those the spec accepts (spec/distro.py)
+DEBIAN_NEW = tuple(str(v) for v in Family.DEBIAN.versions if v >= 10)
+FEDORA_NEW = tuple(str(v) for v in Family.FEDORA.versions if v >= 30)
+CONSOLE_ARGS = "console=tty0 console=ttyS0,115200n8"
+
+
+def register() -> None:
+    import oz.Debian
+    import oz.Fedora
+
+    for version in DEBIAN_NEW:
+        oz.Debian.version_to_config.setdefault(version, oz.Debian.version_to_config["9"])
+    for version in FEDORA_NEW:
+        oz.Fedora.version_to_config.setdefault(version, oz.Fedora.version_to_config["29"])
+
+
+OZ_CHECK_INTERVAL = 10
+
+
+def oz_inactivity(seconds: int) -> int:
+    """Oz's ``inactivity`` setting for ``seconds`` of no disk or network activity."""
+    return max(1, -(-seconds // OZ_CHECK_INTERVAL))
+
+
+def supported(family: str, version: str) -> bool:
+    register()
+    import oz.Debian
+    import oz.Fedora
+
+    table = {"Debian": oz.Debian.version_to_config, "Fedora": oz.Fedora.version_to_config}
+    return family in table and (version in table[family] or
+                                (family == "Fedora" and version == "rawhide"))
+
+
+def instrument(guest: Any, console_log: Path) -> None:
+    """Wrap ``guest._generate_xml`` to log the serial console and use it as kernel console."""
+    original = guest._generate_xml
+
+    def generate_xml(*args: Any, **kwargs: Any) -> str:
+        return add_console_log(original(*args, **kwargs), console_log)
+
+    guest._generate_xml = generate_xml
+
+
+def add_console_log(xml: str, console_log: Path) -> str:
+    doc = lxml.etree.fromstring(xml)
+    for serial in doc.xpath("/domain/devices/serial[@type='pty']"):
+        if not serial.xpath("log"):
+            log = lxml.etree.Element("log", file=str(console_log), append="on")
+            serial.insert(0, log)
+    for cmdline in doc.xpath("/domain/os/cmdline"):
+        if "console=" not in (cmdline.text or ""):
+            cmdline.text = f"{cmdline.text or ''} {CONSOLE_ARGS}".strip()
+    return str(lxml.etree.tostring(doc, pretty_print=True, encoding="unicode"))

@@ -1,0 +1,139 @@
+"""What a build makes, as typed objects that flow one way: the pipeline fills them, the
+manifest (``outputs.py``) and the Koji record (``koji/record.py``) are written from them.
+Each knows its own serialized form (``as_dict``); an image record read back from a
+manifest or a Koji build is parsed once, by :meth:`ImageFile.from_dict`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..spec.arches import Arch
+from ..spec.formats import ImageFormat
+from ..spec.image import ImageSpec
+from ..spec.variants import Variant
+
+
+@dataclass(frozen=True)
+class Progress:
+    arch: str | None
+    stage: str
+    message: str
+    done: int = 0
+    total: int = 0
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One image a build wrote: the file name, what it is, its size and SHA-256."""
+
+    file: str
+    arch: Arch
+    variant: Variant
+    format: ImageFormat
+    size: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "arch": self.arch.value, "variant": self.variant.value,
+                "format": self.format.value, "size": self.size, "sha256": self.sha256,
+                "koji_archive_type": self.format.koji_archive_type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ImageFile:
+        """An image record of a manifest or a Koji build; ValueError names what is wrong."""
+        try:
+            return cls(file=str(data["file"]), arch=Arch(data["arch"]),
+                       variant=Variant(data["variant"]), format=ImageFormat(data["format"]),
+                       size=int(data["size"]), sha256=str(data["sha256"]))
+        except KeyError as exc:
+            raise ValueError(f"an image record has no {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"an image record is damaged: {exc}") from None
+
+
+@dataclass(frozen=True)
+class BootResult:
+    image: str
+    arch: str
+    variant: str
+    passed: bool
+    seconds: float
+    accel: str
+    detail: str
+    console_log: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InstallInfo:
+    """The install of one arch: its guest, how long it took, and what it left to keep
+    (the Oz template and logs, in the build's log dir)."""
+
+    guest: str
+    seconds: float
+    domain_type: str
+    tdl: Path
+    console_log: Path
+    oz_log: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"guest": self.guest, "seconds": round(self.seconds, 1),
+                "domain_type": self.domain_type}
+
+
+@dataclass
+class ArchResult:
+    arch: Arch
+    outputs: list[ImageFile] = field(default_factory=list)
+    packages: list[dict[str, str]] = field(default_factory=list)
+    boot_tests: list[BootResult] = field(default_factory=list)
+    verified: dict[str, str] = field(default_factory=dict)
+    customized: dict[str, list[str]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    install: InstallInfo | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(b.passed for b in self.boot_tests)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Time what runs inside into ``timings[stage]`` (also when it fails)."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(time.monotonic() - t0, 1)
+
+    def failed_boots(self) -> list[BootResult]:
+        return [b for b in self.boot_tests if not b.passed]
+
+    def summary(self) -> dict[str, Any]:
+        """The arch's part of the manifest (``arches.ARCH``)."""
+        return {"packages": self.packages, "timings": self.timings,
+                "install": self.install.as_dict() if self.install else {},
+                "verified": self.verified, "customized": self.customized}
+
+
+@dataclass
+class BuildResult:
+    spec: ImageSpec
+    output: Path
+    arches: list[ArchResult]
+    manifest: Path
+    checksum: Path
+
+    @property
+    def passed(self) -> bool:
+        return all(a.passed for a in self.arches)

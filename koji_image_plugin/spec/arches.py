@@ -1,0 +1,71 @@
+"""Build architectures and what each one is called by Koji, Oz, Debian, qemu and EC2."""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+
+class _Names(NamedTuple):
+    oz: str
+    deb: str
+    rpm_basearch: str
+    qemu_system: str
+    ec2: str
+
+
+class Arch(enum.StrEnum):
+    X86_64 = "x86_64"
+    I686 = "i686"
+
+    @property
+    def _names(self) -> _Names:
+        return _NAMES[self]
+
+    @property
+    def oz_arch(self) -> str:
+        """Oz's TDL arch (Oz calls 32-bit x86 ``i386``)."""
+        return self._names.oz
+
+    @property
+    def deb_arch(self) -> str:
+        return self._names.deb
+
+    @property
+    def rpm_basearch(self) -> str:
+        return self._names.rpm_basearch
+
+    @property
+    def qemu_system(self) -> str:
+        return self._names.qemu_system
+
+    @property
+    def ec2_arch(self) -> str:
+        """RegisterImage's ``Architecture``."""
+        return self._names.ec2
+
+    @classmethod
+    def parse_each(cls, items: list[object]) -> list[object]:
+        """Each item as this project's arch name where it is one in any spelling; the
+        others unchanged, for the schema to report with the allowed values."""
+        out: list[object] = []
+        for item in items:
+            try:
+                out.append(cls.parse(item).value if isinstance(item, str) else item)
+            except ValueError:
+                out.append(item)
+        return out
+
+    @classmethod
+    def parse(cls, text: str) -> Arch:
+        """Accept Koji's and distros' spellings (``i386``, ``i586``, ``amd64``)."""
+        aliases = {"i386": "i686", "i586": "i686", "amd64": "x86_64"}
+        return cls(aliases.get(text.strip(), text.strip()))
+
+
+_NAMES = {
+    Arch.X86_64: _Names(oz="x86_64", deb="amd64", rpm_basearch="x86_64",
+                        qemu_system="qemu-system-x86_64", ec2="x86_64"),
+    Arch.I686: _Names(oz="i386", deb="i386", rpm_basearch="i386",
+                      qemu_system="qemu-system-i386", ec2="i386"),
+}

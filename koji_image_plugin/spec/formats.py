@@ -1,0 +1,81 @@
+"""Output formats and the facts each one answers: its file extension, the name Koji's
+``image-build --format`` gives it, the hub's archive type, productmd's type, how it is
+compressed. The writers are in ``build/formats/``, one module each, keyed by this enum.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+
+class _Facts(NamedTuple):
+    koji_name: str
+    koji_archive_type: str
+    compression: str
+    productmd: tuple[str, str]
+
+
+class ImageFormat(enum.StrEnum):
+    QCOW2 = "qcow2"
+    RAW_TAR_XZ = "raw.tar.xz"
+    RAW_XZ = "raw.xz"
+
+    @property
+    def extension(self) -> str:
+        return self.value
+
+    @property
+    def koji_archive_type(self) -> str:
+        """The hub's archive type name (it matches files by extension on import)."""
+        return _FACTS[self].koji_archive_type
+
+    @property
+    def koji_name(self) -> str:
+        """The name Koji's built-in ``image-build --format`` uses."""
+        return _FACTS[self].koji_name
+
+    @property
+    def compression(self) -> str:
+        return _FACTS[self].compression
+
+    @property
+    def uses_xz(self) -> bool:
+        return self.compression == "xz"
+
+    @property
+    def productmd(self) -> tuple[str, str]:
+        """productmd's (type, format) of an image in this format (images.json)."""
+        return _FACTS[self].productmd
+
+    @classmethod
+    def from_koji(cls, name: str) -> ImageFormat:
+        return cls(from_koji_name(name))
+
+
+_FACTS = {
+    ImageFormat.QCOW2: _Facts("qcow2", "qcow2", "zlib (qcow2 compressed clusters)",
+                              ("qcow2", "qcow2")),
+    ImageFormat.RAW_TAR_XZ: _Facts("raw.tar.xz", "tar", "xz", ("raw", "tar.xz")),
+    ImageFormat.RAW_XZ: _Facts("raw-xz", "raw-xz", "xz", ("raw-xz", "raw.xz")),
+}
+
+
+def from_koji_name(name: str) -> str:
+    """This project's name for a Koji ``--format`` name; other names pass through, for
+    the schema to report with the allowed values."""
+    for fmt, facts in _FACTS.items():
+        if name == facts.koji_name:
+            return fmt.value
+    return name
+
+
+#: File name endings of disks a hypervisor boots as they are, and qemu's / Glance's
+#: ``disk_format`` for each (compressed outputs must be unpacked first).
+BOOTABLE = {".qcow2": "qcow2", ".raw": "raw", ".img": "raw"}
+
+
+def disk_format(name: str) -> str | None:
+    """qemu's and Glance's disk format of a bootable file, by its name; None if it is not
+    one (a ``.raw.xz`` must be unpacked first)."""
+    return next((f for ext, f in BOOTABLE.items() if name.endswith(ext)), None)

@@ -1,0 +1,259 @@
+"""The image spec: a raw mapping checked against the schema and the rules a schema cannot
+say, then one frozen, typed :class:`ImageSpec` that the rest of the code trusts.
+
+Every problem is collected and reported at once, each naming its field and what is
+allowed there; nothing is created while reading a spec (``load.py`` reads the files).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import Problem, SpecError
+from .arches import Arch
+from .distro import AUTO_KEYS, Distro, Family
+from .formats import ImageFormat
+from .problems import collect
+from .schema import DEFAULTS, SCHEMA
+from .upload import UploadRequest, check_upload
+from .urls import LOCAL_SCHEMES, parse_url, scheme, schemes_hint
+from .variants import Variant
+
+
+@dataclass(frozen=True)
+class BootTest:
+    enabled: bool = True
+    timeout: int = 600
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    name: str
+    version: str
+    release: str
+    distro: Distro
+    arches: tuple[Arch, ...]
+    install_tree: str
+    auto_file: Path | None
+    repos: tuple[str, ...]
+    disk_size: int
+    variants: tuple[Variant, ...]
+    formats: tuple[ImageFormat, ...]
+    variant_formats: tuple[tuple[Variant, tuple[ImageFormat, ...]], ...] = ()
+    boot_test: BootTest = field(default_factory=BootTest)
+    qcow2_compat: str = "1.1"
+    xz_preset: int = 6
+    description: str = ""
+    target: str | None = None
+    can_fail: tuple[Arch, ...] = ()
+    scratch: bool = False
+    skip_tag: bool = False
+    ksurl: str | None = None
+    upload: UploadRequest | None = None
+    source: str = "<spec>"
+    #: False when the release is the date-based default (local mode then picks the next
+    #: free ``DATE.N``, as Koji's getNextRelease does on a hub)
+    release_given: bool = True
+
+    @property
+    def nvr(self) -> str:
+        return f"{self.name}-{self.version}-{self.release}"
+
+    @property
+    def install_file(self) -> Path | None:
+        """The kickstart or preseed the installer reads: the spec's, or the family's own."""
+        return self.auto_file or self.distro.family.default_auto_file
+
+    def formats_for(self, variant: Variant) -> tuple[ImageFormat, ...]:
+        return dict(self.variant_formats).get(variant, self.formats)
+
+    def outputs(self) -> list[tuple[Variant, ImageFormat]]:
+        """Every (variant, format) a build of each arch writes, in build order."""
+        return [(v, f) for v in self.variants for f in self.formats_for(v)]
+
+    def tree_for(self, arch: Arch) -> str:
+        base = self.distro.family.basearch(arch)
+        return self.install_tree.replace("$basearch", base).replace("$arch", arch.value)
+
+    def file_name(self, arch: Arch, variant: Variant, fmt: ImageFormat) -> str:
+        """Fedora's naming: NAME-VERSION-RELEASE.ARCH.EXT, the variant tag in the name."""
+        name = f"{self.name}-{variant.name_tag}" if variant.name_tag else self.name
+        return f"{name}-{self.version}-{self.release}.{arch.value}.{fmt.extension}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resolved spec, in the YAML spec's own vocabulary (it validates again)."""
+        out: dict[str, Any] = {
+            "name": self.name, "version": self.version, "release": self.release,
+            "distro": str(self.distro), "arches": [a.value for a in self.arches],
+            "install_tree": self.install_tree, "repos": list(self.repos),
+            "disk_size": self.disk_size, "variants": [v.value for v in self.variants],
+            "formats": [f.value for f in self.formats],
+            "boot_test": {"enabled": self.boot_test.enabled,
+                          "timeout": self.boot_test.timeout},
+            "qcow2_compat": self.qcow2_compat, "xz_preset": self.xz_preset,
+            "description": self.description,
+        }
+        if self.variant_formats:
+            out["variant_formats"] = {v.value: [f.value for f in fs]
+                                      for v, fs in self.variant_formats}
+        if self.auto_file is not None:
+            out[self.distro.family.auto_key] = str(self.auto_file)
+        optional = {"target": self.target, "can_fail": [a.value for a in self.can_fail],
+                    "scratch": self.scratch, "skip_tag": self.skip_tag, "ksurl": self.ksurl,
+                    "upload": self.upload.as_dict() if self.upload else None}
+        out.update({k: v for k, v in optional.items() if v})
+        return out
+
+    def output_names(self) -> list[str]:
+        """Every file a build of this spec publishes."""
+        return [*(self.file_name(a, v, f) for a in self.arches for v, f in self.outputs()),
+                "CHECKSUM", "manifest.json"]
+
+    def next_free_release(self, taken: Callable[[ImageSpec], bool]) -> ImageSpec:
+        """With a default release, the first ``DATE.N`` that is not ``taken``."""
+        if self.release_given:
+            return self
+        date = self.release.split(".")[0]
+        for n in range(1000):
+            candidate = replace(self.replace(release=f"{date}.{n}"), release_given=False)
+            if not taken(candidate):
+                return candidate
+        return self
+
+    def replace(self, **changes: Any) -> ImageSpec:
+        """A copy with some fields changed and checked again (command-line overrides)."""
+        data = self.as_dict()
+        data.update(changes)
+        if "formats" in changes:
+            data.pop("variant_formats", None)
+        new = from_dict(data, source=self.source, base_dir=None)
+        return replace(new, release_given=self.release_given or "release" in changes)
+
+
+def default_release(today: datetime.date | None = None) -> str:
+    return f"{(today or datetime.date.today()):%Y%m%d}.0"
+
+
+# -- validation ---------------------------------------------------------------------
+
+def check(data: Any, base_dir: Path | None) -> list[Problem]:
+    """Every problem with a raw spec mapping: schema first, then what a schema can't say.
+    ``base_dir``: where the spec's files are (a local build); None for a hub request."""
+    if not isinstance(data, Mapping):
+        return [Problem("(top level)", "a spec must be a mapping of fields to values")]
+    problems = collect(SCHEMA, dict(data))
+    bad = {p.field.split(".")[0].split("[")[0] for p in problems}
+    if "distro" not in bad and isinstance(data.get("distro"), str):
+        problems += _distro_problems(data, Distro.parse(data["distro"]))
+    if "install_tree" not in bad and isinstance(data.get("install_tree"), str):
+        problems += _tree_problems(data["install_tree"])
+    for i, repo in enumerate(data.get("repos") or []):
+        if isinstance(repo, str) and scheme(repo) not in LOCAL_SCHEMES:
+            problems.append(Problem(f"repos[{i}]", f"{repo!r} is not a URL"))
+    if base_dir is not None:
+        problems += _file_problems(data, base_dir, bad)
+    problems += _cross_field_problems(data, bad)
+    return problems
+
+
+def _distro_problems(data: Mapping[str, Any], distro: Distro) -> list[Problem]:
+    problems = []
+    family = distro.family
+    if distro.version == "rawhide" and family is not Family.FEDORA:
+        problems.append(Problem("distro", "rawhide is a Fedora release; use Debian-NN"))
+    elif not distro.supported:
+        r = family.versions
+        problems.append(Problem("distro", f"{distro} is not supported; {family} "
+                                f"versions {r.start} to {r.stop - 1} are"))
+    for other in Family:
+        if other is not family and other.auto_key in data:
+            problems.append(Problem(other.auto_key, f"{family} installs take a "
+                                    f"{family.auto_key}; use {family.auto_key} instead"))
+    if family.default_auto_file is None and family.auto_key not in data:
+        problems.append(Problem(family.auto_key, f"is required for {family}; give the "
+                                f"{family.auto_key} file's path"))
+    return problems
+
+
+def _tree_problems(tree: str) -> list[Problem]:
+    url = parse_url(tree)
+    if url is None or url.scheme not in LOCAL_SCHEMES:
+        return [Problem("install_tree", f"{tree!r} is not a URL; use one of "
+                        f"{schemes_hint(LOCAL_SCHEMES)}")]
+    if url.hostname in ("localhost", "127.0.0.1"):
+        return [Problem("install_tree", "the guest cannot reach localhost; use the host's "
+                        "address on the libvirt network or file://")]
+    return []
+
+
+def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str]) -> list[Problem]:
+    """A local build reads its kickstart/preseed from next to the spec."""
+    if "ksurl" in data:
+        return [Problem("ksurl", "an SCM kickstart is checked out by the hub build; for a "
+                        "local build check it out yourself and set kickstart to the "
+                        "file's path")]
+    problems = []
+    for key in AUTO_KEYS:
+        value = data.get(key)
+        if key not in bad and isinstance(value, str) and not (base_dir / value).is_file():
+            problems.append(Problem(key, f"file {str(base_dir / value)!r} does not exist"))
+    return problems
+
+
+def _cross_field_problems(data: Mapping[str, Any], bad: set[str]) -> list[Problem]:
+    problems = []
+    vf = data.get("variant_formats")
+    variants = data.get("variants", DEFAULTS["variants"])
+    if isinstance(vf, Mapping) and isinstance(variants, list):
+        for key in vf:
+            if key not in variants and key in {v.value for v in Variant}:
+                problems.append(Problem(f"variant_formats.{key}", "names a variant that "
+                                        f"is not built; variants are: {', '.join(variants)}"))
+    if "upload" in data and "upload" not in bad:
+        problems += check_upload(data["upload"])
+    can_fail = data.get("can_fail")
+    arches = data.get("arches")
+    if isinstance(can_fail, list) and isinstance(arches, list):
+        problems += [Problem("can_fail", f"{a!r} is not among arches")
+                     for a in can_fail if a not in arches]
+    return problems
+
+
+def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None,
+              today: datetime.date | None = None) -> ImageSpec:
+    """Validate a raw mapping and build the frozen spec, or raise SpecError with all
+    problems."""
+    problems = check(data, base_dir)
+    if problems:
+        raise SpecError(source, problems)
+    d = {**DEFAULTS, **data}
+    boot = {**DEFAULTS["boot_test"], **(data.get("boot_test") or {})}
+    distro = Distro.parse(d["distro"])
+    auto = d.get(distro.family.auto_key)
+    auto_path = None
+    if auto:
+        auto_path = Path(auto) if base_dir is None else (base_dir / auto).resolve()
+    return ImageSpec(
+        name=d["name"], version=str(d["version"]),
+        release=str(d.get("release") or default_release(today)),
+        distro=distro,
+        arches=tuple(Arch(a) for a in d["arches"]),
+        install_tree=d["install_tree"], auto_file=auto_path,
+        repos=tuple(d["repos"]), disk_size=int(d["disk_size"]),
+        variants=tuple(Variant(v) for v in d["variants"]),
+        formats=tuple(ImageFormat(f) for f in d["formats"]),
+        variant_formats=tuple((Variant(v), tuple(ImageFormat(f) for f in fs))
+                              for v, fs in (d.get("variant_formats") or {}).items()),
+        boot_test=BootTest(enabled=bool(boot["enabled"]), timeout=int(boot["timeout"])),
+        qcow2_compat=d["qcow2_compat"], xz_preset=int(d["xz_preset"]),
+        description=d["description"], target=d.get("target"),
+        can_fail=tuple(Arch(a) for a in d.get("can_fail", [])),
+        scratch=bool(d.get("scratch")), skip_tag=bool(d.get("skip_tag")),
+        ksurl=d.get("ksurl"), source=source,
+        upload=UploadRequest.from_dict(d["upload"]) if d.get("upload") else None,
+        release_given=bool(d.get("release")),
+    )

@@ -1,0 +1,100 @@
+"""The one collector of problems: a mapping checked against a JSON Schema, every problem
+at once, each a :class:`Problem` naming its field and what is allowed there.
+
+Every edge uses it: the image spec, the hub's request options, an upload request, a
+Glance target, the weekly job's config. ``plain`` keeps jsonschema's own wording with
+dotted paths (the weekly config's messages have always read that way).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jsonschema
+
+from ..errors import Problem
+
+TOP = "(top level)"
+
+
+def collect(schema: Mapping[str, Any], data: Any, *, prefix: str = "",
+            plain: bool = False) -> list[Problem]:
+    """Every problem of ``data`` against ``schema``; fields are named under ``prefix``."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems: list[Problem] = []
+    for err in validator.iter_errors(data):
+        problems += _plain(err) if plain else explain(err)
+    if not prefix:
+        return problems
+    return [Problem(f"{prefix}.{p.field}" if p.field != TOP else prefix, p.message)
+            for p in problems]
+
+
+def where(path: Sequence[Any]) -> str:
+    """A schema path as people write it: ``branches[0].release``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or TOP
+
+
+def explain(err: jsonschema.ValidationError) -> list[Problem]:
+    """The problems behind one schema error (an unknown-fields error names several)."""
+    if err.validator == "additionalProperties":
+        return _unknown(err, f"{where(err.absolute_path)}." if err.absolute_path else "")
+    return [_explain_one(err)]
+
+
+def _unknown(err: jsonschema.ValidationError, prefix: str) -> list[Problem]:
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    known = schema.get("properties", {})
+    allowed = ", ".join(sorted(known))
+    instance: Any = err.instance
+    return [Problem(prefix + str(x), f"unknown field; allowed fields: {allowed}")
+            for x in sorted(set(instance) - set(known))]
+
+
+def _plain(err: jsonschema.ValidationError) -> list[Problem]:
+    path = ".".join(str(p) for p in err.absolute_path)
+    if err.validator == "additionalProperties":
+        return _unknown(err, f"{path}." if path else "")
+    return [Problem(path or "(file)", err.message)]
+
+
+def _explain_one(err: jsonschema.ValidationError) -> Problem:
+    at = where(err.absolute_path)
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    v = err.validator
+    value: Any = err.validator_value
+    if v == "required":
+        missing = re.findall(r"'([^']+)' is a required property", err.message)
+        name = missing[0] if missing else err.message
+        return Problem(f"{at}.{name}" if err.absolute_path else name,
+                       "is required; add it to the spec")
+    if v == "enum":
+        return Problem(at, f"{err.instance!r} is not allowed; use one of: "
+                       + ", ".join(str(x) for x in value))
+    if v == "propertyNames":
+        return Problem(at, f"{err.instance!r} has an unknown key; keys must be one of: "
+                       + ", ".join(str(x) for x in value.get("enum", [])))
+    if v == "pattern":
+        hint = schema.get("description", f"must match {value}")
+        return Problem(at, f"{err.instance!r} is not valid: {hint}")
+    if v == "type":
+        want = " or ".join(value) if isinstance(value, list) else value
+        if isinstance(err.instance, float) and "string" in str(want):
+            return Problem(at, f"{err.instance!r} was read as a number; quote it, "
+                           f"e.g. '{err.instance}'")
+        return Problem(at, f"must be of type {want}, not {type(err.instance).__name__}")
+    if v in ("minimum", "maximum"):
+        return Problem(at, f"{err.instance} is out of range: "
+                       f"{'at least' if v == 'minimum' else 'at most'} {value}")
+    if v == "minItems":
+        return Problem(at, "must list at least one item")
+    if v == "uniqueItems":
+        return Problem(at, "lists an item twice; list each once")
+    if v == "minLength":
+        return Problem(at, "must not be empty")
+    return Problem(at, err.message)

@@ -1,0 +1,93 @@
+"""The image spec's JSON Schema and its defaults: the one declaration of what a spec (a
+YAML file, a Koji INI file, the hub's request options) may say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .arches import Arch
+from .distro import Family
+from .formats import ImageFormat
+from .upload import UPLOAD_SCHEMA
+from .variants import Variant
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._+-]*$"
+VR_RE = r"^[A-Za-z0-9][A-Za-z0-9._+~]*$"
+DISTRO_RE = rf"^({'|'.join(f.value for f in Family)})-([0-9]+|rawhide)$"
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "koji-image-plugin image spec",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "version", "distro", "arches", "install_tree"],
+    "properties": {
+        "name": {"type": "string", "pattern": NAME_RE, "maxLength": 128,
+                 "description": "image name, e.g. Fedora-Cloud-Base"},
+        "version": {"type": ["string", "integer"], "pattern": VR_RE,
+                    "description": "image version, e.g. 19 (no dashes)"},
+        "release": {"type": ["string", "integer"], "pattern": VR_RE,
+                    "description": "release; default: today's date, e.g. 20261126.0"},
+        "description": {"type": "string"},
+        "distro": {"type": "string", "pattern": DISTRO_RE,
+                   "description": "Fedora-NN, Fedora-rawhide or Debian-NN"},
+        "arches": {"type": "array", "minItems": 1, "uniqueItems": True,
+                   "items": {"enum": [a.value for a in Arch]}},
+        "install_tree": {"type": "string", "minLength": 1,
+                         "description": "install tree URL; $arch becomes x86_64/i686, "
+                                        "$basearch the distro's name (amd64, i386, ...)"},
+        "kickstart": {"type": "string", "minLength": 1,
+                      "description": "kickstart file (Fedora), relative to the spec"},
+        "preseed": {"type": "string", "minLength": 1,
+                    "description": "preseed file (Debian), relative to the spec"},
+        "repos": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "disk_size": {"type": "integer", "minimum": 1, "maximum": 2048,
+                      "description": "disk size in GiB"},
+        "variants": {"type": "array", "minItems": 1, "uniqueItems": True,
+                     "items": {"enum": [v.value for v in Variant]}},
+        "formats": {"type": "array", "minItems": 1, "uniqueItems": True,
+                    "items": {"enum": [f.value for f in ImageFormat]}},
+        "variant_formats": {
+            "type": "object",
+            "propertyNames": {"enum": [v.value for v in Variant]},
+            "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                     "items": {"enum": [f.value for f in ImageFormat]}},
+        },
+        "boot_test": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "timeout": {"type": "integer", "minimum": 30, "maximum": 7200},
+            },
+        },
+        "qcow2_compat": {"enum": ["0.10", "1.1"]},
+        "xz_preset": {"type": "integer", "minimum": 0, "maximum": 9},
+        "target": {"type": "string", "pattern": NAME_RE,
+                   "description": "Koji build target (hub builds)"},
+        "can_fail": {"type": "array", "items": {"enum": [a.value for a in Arch]},
+                     "description": "arches whose failure does not fail the build "
+                                    "(hub builds)"},
+        "scratch": {"type": "boolean", "description": "scratch build: results kept "
+                    "in the task, no build imported (hub builds)"},
+        "skip_tag": {"type": "boolean", "description": "do not tag the build into the "
+                     "target's destination tag (hub builds)"},
+        "ksurl": {"type": "string", "minLength": 1,
+                  "description": "SCM URL to check the kickstart/preseed out of, e.g. "
+                                 "git+https://host/repo.git#ref; kickstart is then a "
+                                 "path inside it (hub builds)"},
+        "upload": UPLOAD_SCHEMA,
+    },
+}
+
+DEFAULTS: dict[str, Any] = {
+    "disk_size": 10,
+    "variants": ["generic"],
+    "formats": ["qcow2", "raw.tar.xz"],
+    "boot_test": {"enabled": True, "timeout": 600},
+    "qcow2_compat": "1.1",
+    "xz_preset": 6,
+    "repos": [],
+    "description": "",
+}
+

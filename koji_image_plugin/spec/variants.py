@@ -1,0 +1,62 @@
+"""Image variants: what differs between the generic and the EC2 image of one install.
+
+Both come from the same base disk; a variant is only an offline customization of a copy
+of it (``build/customize.py`` applies it). Each variant answers its own facts here: its
+cloud-init datasources, kernel console, how its files and mirror directory are named.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+
+class _Facts(NamedTuple):
+    datasources: tuple[str, ...]
+    console_args: str
+    name_tag: str
+    mirror_dir: str
+    productmd_subvariant: str
+
+
+class Variant(enum.StrEnum):
+    GENERIC = "generic"
+    EC2 = "ec2"
+
+    @property
+    def datasources(self) -> tuple[str, ...]:
+        """cloud-init datasources, most specific first; NoCloud stays so any variant can
+        be booted with a seed disk (the boot test does)."""
+        return _FACTS[self].datasources
+
+    @property
+    def console_args(self) -> str:
+        """Kernel console: clouds with a screen get tty0 too; EC2 has only the serial log."""
+        return _FACTS[self].console_args
+
+    @property
+    def name_tag(self) -> str:
+        """What the variant adds to file names ("" for generic, Fedora's "EC2" for ec2)."""
+        return _FACTS[self].name_tag
+
+    @property
+    def mirror_dir(self) -> str:
+        """The directory of this image type in a drop, as Fedora's mirrors spell it."""
+        return _FACTS[self].mirror_dir
+
+    @property
+    def productmd_subvariant(self) -> str:
+        """productmd's subvariant of this image type (images.json)."""
+        return _FACTS[self].productmd_subvariant
+
+
+_FACTS = {
+    Variant.GENERIC: _Facts(
+        datasources=("NoCloud", "ConfigDrive", "OpenStack", "CloudStack", "Ec2", "None"),
+        console_args="console=tty0 console=ttyS0,115200n8",
+        name_tag="", mirror_dir="generic", productmd_subvariant="Cloud_Base"),
+    Variant.EC2: _Facts(
+        datasources=("Ec2", "NoCloud", "None"),
+        console_args="console=ttyS0,115200n8",
+        name_tag="EC2", mirror_dir="EC2", productmd_subvariant="Cloud_Base_EC2"),
+}

@@ -1,0 +1,55 @@
+"""The offline customization of each variant (on a fake root filesystem)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from koji_image_plugin.build.customize import customize
+from koji_image_plugin.spec.variants import Variant
+
+GRUB_CFG = """menuentry 'Debian' {
+\tlinux\t/boot/vmlinuz-6.1.0 root=UUID=abc ro console=tty0 console=ttyS0,115200 quiet
+\tinitrd\t/boot/initrd.img-6.1.0
+}
+"""
+
+
+def fake_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/grub").write_text('GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX="quiet"\n')
+    (root / "boot/grub").mkdir(parents=True)
+    (root / "boot/grub/grub.cfg").write_text(GRUB_CFG)
+    (root / "etc/machine-id").write_text("0123456789abcdef\n")
+    (root / "etc/ssh").mkdir()
+    (root / "etc/ssh/ssh_host_rsa_key").write_text("secret")
+    (root / "etc/ssh/sshd_config").write_text("x")
+    return root
+
+
+@pytest.mark.parametrize("variant", list(Variant))
+def test_customize_variant(variant: Variant, tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    changed = customize(root, variant)
+    ds = (root / "etc/cloud/cloud.cfg.d/90-koji-image-datasources.cfg").read_text()
+    assert f"datasource_list: [ {', '.join(variant.datasources)} ]" in ds
+    assert "NoCloud" in ds  # the boot test seeds every variant with NoCloud
+    linux = next(ln for ln in (root / "boot/grub/grub.cfg").read_text().splitlines()
+                 if "vmlinuz" in ln)
+    assert linux.endswith(variant.console_args)
+    assert linux.count("console=") == variant.console_args.count("console=")
+    assert "root=UUID=abc ro" in linux and "quiet" in linux
+    assert f'GRUB_CMDLINE_LINUX="{variant.console_args}"' in \
+        (root / "etc/default/grub").read_text()
+    assert (root / "etc/machine-id").read_text() == ""
+    assert not (root / "etc/ssh/ssh_host_rsa_key").exists()
+    assert (root / "etc/ssh/sshd_config").exists()
+    assert "etc/ssh/ssh_host_rsa_key" in changed
+
+
+def test_ec2_prefers_the_ec2_datasource() -> None:
+    assert Variant.EC2.datasources[0] == "Ec2"
+    assert "tty0" not in Variant.EC2.console_args

@@ -1,0 +1,74 @@
+"""Oz: the template and config it is given, what it is taught, and the diagnosis of a
+stalled install."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lxml.etree
+import pytest
+
+from koji_image_plugin.build import console
+from koji_image_plugin.build.oz import compat as ozcompat
+from koji_image_plugin.build.oz import diagnose
+from koji_image_plugin.build.oz.template import tdl_xml
+from koji_image_plugin.spec import image as spec
+from koji_image_plugin.spec.arches import Arch
+
+
+@pytest.mark.parametrize("console,expect", [
+    ("...\nkoji-image-installer: INSTALL FAILED: disk too small\n",
+     "the installer reported: disk too small"),
+    ("Kernel panic - not syncing: VFS: Unable to mount root fs\n",
+     "the installer's kernel panicked: VFS: Unable to mount root fs"),
+    ("Bad archive mirror\n", "could not reach its package repository"),
+    ("[?] Please choose the disk\n", "waiting for an answer"),
+    ("koji-image-installer: hanging on purpose (preseed koji-image-installer/hang)\n",
+     "told to hang"),
+])
+def test_diagnosis_from_console(console: str, expect: str) -> None:
+    assert expect in diagnose.diagnose(console, seconds=300, accel="tcg")
+
+
+def test_diagnosis_of_a_silent_guest_and_an_unknown_one() -> None:
+    silent = diagnose.diagnose("", seconds=300, accel="kvm")
+    assert "printed nothing" in silent and "[libvirt] type = qemu" in silent
+    other = diagnose.diagnose("step 1\nstill copying files\n", seconds=120, accel="tcg")
+    assert "'still copying files'" in other and "raise [timeouts] inactivity above 120 s" \
+        in other
+
+
+def test_console_cleaning() -> None:
+    assert console.clean_console(b"\x1b[0;32mOK\x1b[0m\r\nnext") == "OK\nnext"
+
+
+def test_oz_knows_new_debian_and_fedora_after_register() -> None:
+    ozcompat.register()
+    ozcompat.register()  # idempotent
+    assert ozcompat.supported("Debian", "12") and ozcompat.supported("Debian", "13")
+    assert ozcompat.supported("Fedora", "41") and ozcompat.supported("Fedora", "rawhide")
+    assert not ozcompat.supported("Debian", "99")
+
+
+def test_oz_parses_our_tdl() -> None:
+    import oz.TDL
+
+    s = spec.from_dict({"name": "Fedora-Cloud-Base", "version": "19", "distro": "Fedora-19",
+                        "kickstart": "k.ks", "arches": ["i686"], "disk_size": 3,
+                        "install_tree": "http://m/19/$basearch/os/",
+                        "repos": ["http://m/extra/$arch/"]})
+    tdl = oz.TDL.TDL(tdl_xml(s, Arch.I686, "koji-image-x-i686-1234"))
+    assert (tdl.distro, tdl.update, tdl.arch) == ("Fedora", "19", "i386")
+    assert tdl.url == "http://m/19/i386/os/"
+    assert tdl.disksize == "3"
+    assert [r.url for r in tdl.repositories.values()] == ["http://m/extra/i686/"]
+
+
+def test_console_log_is_added_to_the_install_xml(tmp_path: Path) -> None:
+    xml = ("<domain type='qemu'><os><cmdline>priority=critical</cmdline></os><devices>"
+           "<serial type='pty'><target port='0'/></serial>"
+           "<serial type='tcp'><target port='1'/></serial></devices></domain>")
+    out = lxml.etree.fromstring(ozcompat.add_console_log(xml, tmp_path / "c.log"))
+    assert out.xpath("//serial[@type='pty']/log/@file") == [str(tmp_path / "c.log")]
+    assert not out.xpath("//serial[@type='tcp']/log")
+    assert out.xpath("//cmdline/text()")[0] == "priority=critical " + ozcompat.CONSOLE_ARGS

@@ -1,0 +1,205 @@
+"""End to end, with real guests: Oz installs in libvirt, conversions, boot tests.
+
+These build the offline Debian 12 install trees on first use (tests/fixtures/
+offline_tree, cached outside the repo) and run every guest under the accelerator the
+host config picks (TCG on machines without vmx/svm). Slow: marker ``vm``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, host_state, is_root, make_disk
+
+pytestmark = [pytest.mark.vm,
+              pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")]
+
+TREES = "file:///var/cache/koji-image-plugin/trees/debian-12-$arch"
+
+
+@pytest.fixture
+def host_conf(tmp_path: Path) -> Path:
+    conf = tmp_path / "host.conf"
+    conf.write_text("[timeouts]\ninactivity = 120\ninstall = 1800\n")
+    return conf
+
+
+def koji_image(*args: str, conf: Path, cwd: Path, timeout: int = 2400
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(REPO / ".venv/bin/koji-image"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "KOJI_IMAGE_CONFIG": str(conf)})
+
+
+def spec_file(tmp_path: Path, **fields: Any) -> Path:
+    data = {"name": "Test-Cloud-Base", "version": "12", "distro": "Debian-12",
+            "arches": ["x86_64"], "install_tree": TREES, "disk_size": 2,
+            "boot_test": {"enabled": True, "timeout": 600}, **fields}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def check_build(out: Path, arch: str, expect: dict[str, list[str]]) -> dict[str, Any]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = {i["file"]: i for i in manifest["images"]}
+    for variant, formats in expect.items():
+        tag = "-EC2" if variant == "ec2" else ""
+        for fmt in formats:
+            name = f"Test-Cloud-Base{tag}-12-7.{arch}.{fmt}"
+            assert name in files, sorted(files)
+            assert files[name]["size"] == (out / name).stat().st_size
+            assert (files[name]["arch"], files[name]["variant"], files[name]["format"]) == \
+                (arch, variant, fmt)
+    assert len(files) == sum(len(f) for f in expect.values())
+    done = subprocess.run(["sha256sum", "-c", "CHECKSUM"], cwd=out, capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and done.stdout.count(": OK") == len(files), done.stdout
+    boots = {b["variant"]: b for b in manifest["boot_tests"]}
+    assert set(boots) == set(expect)
+    for b in boots.values():
+        assert b["passed"], b
+        console = (out / "logs" / b["console_log"]).read_text()
+        assert "koji-image-boot-test:" in console
+    assert manifest["boot_test_passed"] is True
+    info = manifest["arches"][arch]
+    names = {p["name"] for p in info["packages"]}
+    assert {"cloud-init", "openssh-server", "grub-pc"} <= names
+    assert any(n.startswith("linux-image-") for n in names)
+    assert set(info["verified"]) == set(files)
+    for key in ("install", "convert", "boot_test"):
+        assert info["timings"][key] > 0
+    # Preparing (fstrim, dpkg status) takes well under a second, and verification runs
+    # during the boot tests: both may round to 0.0 s.
+    for key in ("prepare", "customize", "verify", "convert_cpu"):
+        assert info["timings"][key] >= 0
+    assert manifest["tools"]["oz"].startswith("0.17")
+    assert manifest["spec"]["release"] == "7"
+    for log in (f"oz-{arch}.log", f"install-console-{arch}.log", f"oz-{arch}.tdl"):
+        assert (out / "logs" / log).exists()
+    assert not list(out.glob(".koji-image-staging-*"))
+    return manifest
+
+
+def test_x86_64_generic_and_ec2_every_format_booted(trees: None, host_conf: Path,
+                                                    tmp_path: Path) -> None:
+    before = host_state()
+    spec = spec_file(tmp_path, variants=["generic", "ec2"], release="7",
+                     formats=["qcow2", "raw.tar.xz"],
+                     variant_formats={"ec2": ["qcow2", "raw.xz"]})
+    done = koji_image("build", str(spec), "--output", "out", conf=host_conf, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "out"
+    manifest = check_build(out, "x86_64", {"generic": ["qcow2", "raw.tar.xz"],
+                                           "ec2": ["qcow2", "raw.xz"]})
+    # One install per arch; the variants differ only by their offline customization.
+    assert done.stderr.count("installing Debian-12 with Oz") == 1
+    consoles = {b["variant"]: (out / "logs" / b["console_log"]).read_text()
+                for b in manifest["boot_tests"]}
+    cmdline = {v: next(ln for ln in c.splitlines() if "Command line:" in ln)
+               for v, c in consoles.items()}
+    assert "console=tty0" in cmdline["generic"] and "console=tty0" not in cmdline["ec2"]
+    assert "datasource_list: [ Ec2, NoCloud, None ]" in "\n".join(
+        manifest["arches"]["x86_64"]["customized"]["ec2"]) or \
+        "etc/cloud/cloud.cfg.d/90-koji-image-datasources.cfg" in \
+        manifest["arches"]["x86_64"]["customized"]["ec2"]
+    # Compressed sizes track used space (free space was zeroed), not the 2 GiB disk.
+    sizes = {i["format"] + i["variant"]: i["size"] for i in manifest["images"]}
+    assert all(size < 600e6 for size in sizes.values()), sizes
+    assert host_state() == before
+
+
+def test_i686_generic_and_ec2_booted(trees: None, host_conf: Path, tmp_path: Path) -> None:
+    before = host_state()
+    spec = spec_file(tmp_path, arches=["i686"], variants=["generic", "ec2"], release="7",
+                     formats=["qcow2"])
+    done = koji_image("build", str(spec), "--output", "out", conf=host_conf, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = check_build(tmp_path / "out", "i686", {"generic": ["qcow2"],
+                                                      "ec2": ["qcow2"]})
+    assert any(p["arch"] == "i386" for p in manifest["arches"]["i686"]["packages"])
+    assert host_state() == before
+
+
+def test_a_stalled_install_is_diagnosed_and_leaves_nothing(trees: None, tmp_path: Path
+                                                           ) -> None:
+    before = host_state()
+    conf = tmp_path / "host.conf"
+    conf.write_text("[timeouts]\ninactivity = 30\ninstall = 600\n")
+    (tmp_path / "hang.preseed").write_text("d-i koji-image-installer/hang boolean true\n")
+    spec = spec_file(tmp_path, preseed="hang.preseed")
+    t0 = time.monotonic()
+    done = koji_image("build", str(spec), "--output", "out", conf=conf, cwd=tmp_path)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("koji-image: install of Debian-12 x86_64 stalled: no disk "
+                           "activity for 30 s; probable cause: the installer was told to "
+                           "hang by its preseed"), last
+    logs = tmp_path / "out" / "logs"
+    assert f"console {logs}/install-console-x86_64.tail.txt" in last
+    assert f"oz_log {logs}/oz-x86_64.log" in last
+    assert "screenshot" in last
+    assert list(logs.glob("*.ppm")) or list(logs.glob("*.png"))
+    assert "hanging on purpose" in (logs / "install-console-x86_64.tail.txt").read_text()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name != "logs"]
+    # Oz's inactivity is converted to real seconds (Oz alone would wait 10 times longer).
+    assert time.monotonic() - t0 < 200
+    assert host_state() == before
+
+
+def test_ctrl_c_during_install_leaves_nothing(trees: None, host_conf: Path,
+                                              tmp_path: Path) -> None:
+    before = host_state()
+    spec = spec_file(tmp_path)
+    proc = subprocess.Popen([str(REPO / ".venv/bin/koji-image"), "build", str(spec),
+                             "--output", "out"], cwd=tmp_path, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "KOJI_IMAGE_CONFIG": str(host_conf)})
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "install: guest has written" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "cancelled; nothing was left behind" in rest
+    assert not (tmp_path / "out").exists()
+    assert host_state() == before
+
+
+def test_unreachable_tree_is_a_clear_error(trees: None, host_conf: Path,
+                                           tmp_path: Path) -> None:
+    before = host_state()
+    spec = spec_file(tmp_path, install_tree="file:///nonexistent/tree-$arch")
+    done = koji_image("build", str(spec), "--output", "out", conf=host_conf, cwd=tmp_path,
+                      timeout=300)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("koji-image: install_tree: cannot fetch the installer from "
+                           "file:///nonexistent/tree-x86_64"), last
+    assert host_state() == before
+
+
+def test_boot_test_fails_for_a_disk_that_does_not_boot(tmp_path: Path) -> None:
+    before = host_state()
+    raw = make_disk(tmp_path / "noboot.raw", 32, {"etc/os-release": b"ID=none\n"})
+    subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw),
+                    str(tmp_path / "noboot.qcow2")], check=True)
+    conf = tmp_path / "host.conf"
+    conf.write_text("")
+    done = koji_image("boot-test", "noboot.qcow2", "--timeout", "30", conf=conf,
+                      cwd=tmp_path, timeout=200)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("noboot.qcow2: FAIL: ")
+    assert (tmp_path / "noboot.qcow2.boot.log").exists()
+    assert host_state() == before

@@ -1,0 +1,67 @@
+"""The koji-image command: exit codes, one line per problem, nothing created on bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO, host_state
+
+
+def koji_image(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "koji_image_plugin.command", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_validate_good_spec_lists_the_files(tmp_path: Path) -> None:
+    done = koji_image("validate", str(REPO / "examples/demo.yaml"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "valid: Debian-Cloud-Base-12-" in done.stdout
+    assert ".x86_64.qcow2" in done.stdout and "Debian-Cloud-Base-EC2-12-" in done.stdout
+
+
+def test_bad_spec_every_error_at_once_exit_2_nothing_created(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x y", "version": "1", "distro": "Debian-12",
+                                   "arches": ["arm"], "install_tree": "nope",
+                                   "formats": ["vmdk"]}))
+    before = host_state()
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    for args in (["validate", str(bad)], ["build", str(bad), "--output", "out"]):
+        done = koji_image(*args, cwd=tmp_path)
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 4, done.stderr
+        assert all(ln.startswith(f"koji-image: {bad}: ") for ln in lines)
+        assert any("arches[0]: 'arm' is not allowed; use one of: x86_64, i686" in ln
+                   for ln in lines)
+        assert any(ln.endswith("formats[0]: 'vmdk' is not allowed; use one of: qcow2, "
+                               "raw.tar.xz, raw.xz") for ln in lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+    assert host_state() == before
+
+
+def test_unreadable_spec(tmp_path: Path) -> None:
+    done = koji_image("validate", "missing.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "koji-image: missing.yaml: (file): cannot read it: " \
+                                  "No such file or directory"
+
+
+def test_boot_test_refuses_a_compressed_image(tmp_path: Path) -> None:
+    (tmp_path / "x.raw.xz").write_bytes(b"\xfd7zXZ")
+    done = koji_image("boot-test", "x.raw.xz", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "is not a qcow2 or raw disk" in done.stderr
+
+
+def test_help_texts() -> None:
+    for args in (["--help"], ["build", "--help"], ["validate", "--help"],
+                 ["boot-test", "--help"]):
+        done = koji_image(*args, cwd=REPO)
+        assert done.returncode == 0 and "usage: koji-image" in done.stdout

@@ -1,0 +1,67 @@
+"""Running test servers (the stand-in hub and kojid, moto, glance-api) as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """``python -m MODULE ARGS`` in its own session, output to ``log``."""
+
+    def __init__(self, module: str, args: list[str], log: Path) -> None:
+        self.log = log
+        self.argv = [sys.executable, "-m", module, *args]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(self.argv, cwd=REPO, env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+        """Poll ``ready`` until it is true; RuntimeError (with the log) if the process
+        exits first or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise RuntimeError(f"{' '.join(self.argv)} exited with {rc} before {what}:\n"
+                                   f"{self.output()}")
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"no {what} after {timeout} s:\n{self.output()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL for the whole process group if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return self.proc.wait()
