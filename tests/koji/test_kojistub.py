@@ -36,7 +36,8 @@ SEED = {
              {"name": "img-dest"}],
     "targets": [{"name": "img", "build_tag": "img-build", "dest_tag": "img-dest"}],
     "packages": [{"tag": "img-dest", "package": "cloud-img", "owner": "admin"}],
-
+    "policies": {"build_rpm": "all :: deny only admins build images",
+                 "vm": "all :: frobnicate"},
 }
 
 HUB_PLUGIN = '''
@@ -340,3 +341,18 @@ def test_task_ownership_is_checked(manual_task):
     with pytest.raises(koji.GenericError, match="No such task"):
         host.host.closeTask(10**6, "")
 
+
+def test_policies_refuse_as_kojihubs_do(stub):
+    hub, _kojid, _conf = stub
+    host = client_session(hub, "builder2", "builder2-pw")
+    host.exclusiveSession()
+    data = {"user_id": 1, "scratch": False}
+    with pytest.raises(koji.ActionNotAllowed,
+                       match=r"^policy violation \(build_rpm\): only admins build images$"):
+        host.host.assertPolicy("build_rpm", data)
+    assert host.host.checkPolicy("build_rpm", data) == [False, "only admins build images"]
+    assert host.host.checkPolicy("vm", data) == [False, "error in policy"]
+    # a policy the hub has no rules for is allowed (MissingPolicyOk, the hub's default)
+    assert host.host.checkPolicy("tag", data) == [True, "missing policy"]
+    assert host.host.assertPolicy("tag", data) is None
+    host.logout()

@@ -238,6 +238,30 @@ def test_parent_refuses_a_package_not_on_the_tag_list(hub: Any, kojid: Any) -> N
     assert not hub.state()["builds"]
 
 
+def test_a_build_rpm_policy_that_denies_fails_the_build_cleanly(tmp_path: Path) -> None:
+    seed = dict(SEED, policies={"build_rpm": "all :: deny images are built by releng-bot"})
+    h = start_hub(tmp_path / "top", seed, tmp_path, plugin_path=REPO / "hub",
+                  plugins=("cloud_image",))
+    conf = tmp_path / "cloud_image.conf"
+    conf.write_text("")
+    d = start_kojid(h.url, h.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                    plugin_path=REPO / "builder", plugins=("cloud_image",),
+                    env={"KOJI_CLOUD_IMAGE_CONF": str(conf)})
+    try:
+        session = client_session(h, "releng", "releng-pw")
+        task_id = session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"], GOOD)
+        assert wait_task(session, task_id)["state"] == koji.TASK_STATES["FAILED"]
+        with pytest.raises(koji.ActionNotAllowed, match=re.escape(
+                "policy violation (build_rpm): images are built by releng-bot")):
+            session.getTaskResult(task_id)
+        # refused before anything was reserved or started
+        assert session.getTaskChildren(task_id) == []
+        assert not h.state()["builds"]
+    finally:
+        d.stop()
+        h.stop()
+
+
 # -- end to end, with a real guest ------------------------------------------------------
 
 @pytest.fixture

@@ -10,6 +10,8 @@ registry. So the project's plugins are tested through the real koji library and 
 - ``kojid.py``: kojid's main loop around the real koji.daemon.TaskManager, loading builder
   plugins by path.
 
+Where they do not do what Koji does is written down in README.md, in one place.
+
 Helpers here start them as subprocesses and drive the real ``koji`` CLI::
 
     hub = start_hub(tmp_path / "top", SEED, tmp_path)

@@ -96,11 +96,31 @@ def handle_upload(environ, body: bytes):
 
 
 def _check_policy(name, data, default="deny", strict=False, force=False):
-    """kojihub.check_policy with every policy allowing (the call is logged in DB.policy_calls
-    for tests to read)."""
+    """kojihub.check_policy over the seed's policies (each one rule, ``"all :: ACTION"``:
+    README.md); the call is logged in DB.policy_calls for tests to read. A policy the
+    seed does not set is allowed, as with the hub's default ``MissingPolicyOk = True``."""
     DB.insert("policy_calls", {"name": name, "data": data, "default": default,
                                "strict": strict, "force": force})
-    return True, "allowed by kojistub"
+    action = context.policy.get(name)
+    if action is None:
+        result = "allow" if context.opts.get("MissingPolicyOk", True) else "deny"
+        reason = "missing policy"
+    else:
+        result, _, reason = action.removeprefix("all ::").strip().partition(" ")
+        result = result.lower()
+    if result == "allow":
+        return True, reason
+    if result != "deny":
+        reason = "error in policy"
+        core.logger.error("Invalid action in policy %s: %s", name, action)
+    if force and "admin" in (get_user(data.get("user_id")) or {}).get("perms", ()):
+        return True, "overriden by force"
+    if not strict:
+        return False, reason
+    err_str = f"policy violation ({name})"
+    if reason:
+        err_str += f": {reason}"
+    raise koji.ActionNotAllowed(err_str)
 
 
 class RootExports:
@@ -763,8 +783,8 @@ class HostExports:
     def importImage(self, task_id, build_info, results):
         """Import the images of every arch that has a 'task_id' (others failed).
 
-        All files of all arches are checked before anything is moved (see
-        import_image_internal)."""
+        All files of all arches are checked before anything is moved: a deviation from
+        kojihub, see README.md."""
         convert_value(results, cast=dict, check_only=True)
         subs = [sub for sub in results.values() if "task_id" in sub]
         if any("rpmresults" in sub for sub in subs):
@@ -851,7 +871,8 @@ class HostExports:
 
 def _check_image_files(imgdata):
     """The checks of importImageInternal and import_archive_internal that can fail, made
-    before any file moves: files exist, have an archive type; rpmlist entries resolve."""
+    before any file moves (README.md): files exist, have an archive type; rpmlist
+    entries resolve."""
     workpath = koji.pathinfo.task(imgdata["task_id"])
     for imgfile in imgdata["files"]:
         if not core.get_archive_type(imgfile):

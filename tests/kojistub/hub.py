@@ -23,6 +23,7 @@ Seed file (JSON)::
      "tags": [{"name": "f40-build", "arches": "x86_64", "parent": null, "extra": {}}],
      "targets": [{"name": "f40", "build_tag": "f40-build", "dest_tag": "f40"}],
      "packages": [{"tag": "f40", "package": "img", "owner": "admin", "blocked": false}],
+     "policies": {"build_rpm": "all :: deny only admins build images"},  # one rule each
      "hub_options": {"SomePluginOption": "value"}}           # extra context.opts
 """
 
@@ -197,6 +198,8 @@ class Hub:
             "MissingPolicyOk": True, "DisableURLSessions": False, "LockOut": False,
             "ServerOffline": False, "MaxNameLengthInternal": 256,
             "RegexNameInternal": r"^[A-Za-z0-9/_.+-]+$", **seed.get("hub_options", {})}
+        #: policy name -> its one rule's action (README.md: what the stand-in leaves out)
+        self.policies: dict[str, str] = dict(seed.get("policies", {}))
         self.registry = HandlerRegistry()
         self.registry.register_module(exports.RootExports())
         self.registry.register_module(exports.HostExports(), "host")
@@ -217,7 +220,7 @@ class Hub:
             context.opts = self.opts
             context.handlers = HandlerAccess(self.registry)
             context.environ = environ
-            context.policy = {}
+            context.policy = self.policies
             snapshot = DB.snapshot()
             try:
                 if environ.get("CONTENT_TYPE") == "application/octet-stream":
