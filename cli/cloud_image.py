@@ -64,8 +64,14 @@ def _parser():
         "reads the kickstart as it is, so it has no effect")
     add("--distro", help="Fedora-NN, Fedora-rawhide or Debian-NN")
     add("--format", action="append", dest="formats", metavar="FORMAT",
-        help="output format, repeatable: " + ", ".join(f.value for f in ImageFormat)
-        + " (Koji's raw-xz means raw.xz); default qcow2 and raw.tar.xz")
+        help="output format of every variant, repeatable: "
+        + ", ".join(f.value for f in ImageFormat)
+        + " (Koji's raw-xz means raw.xz); default qcow2 and raw.tar.xz; for one variant "
+        "only, use --variant-format")
+    add("--variant-format", action="append", dest="variant_formats",
+        metavar="VARIANT=FORMAT", help="a format of one variant, repeatable, e.g. "
+        "--variant-format ec2=raw.xz --variant-format generic=qcow2; a variant named here "
+        "gets only the formats named for it (the spec's variant_formats)")
     add("--variant", action="append", dest="variants", metavar="VARIANT",
         help="image variant, repeatable: generic, ec2; default generic")
     add("--repo", action="append", dest="repos", metavar="URL",
@@ -116,6 +122,18 @@ def _spec_data(parser, options, args):
                 arches=args[4:]), Path.cwd()
 
 
+def _variant_formats(parser, items):
+    """--variant-format VARIANT=FORMAT, repeated: the spec's variant_formats."""
+    out = {}
+    for item in items:
+        variant, eq, fmt = item.partition("=")
+        if not eq or not variant or not fmt:
+            parser.error(f"--variant-format: {item!r} is not VARIANT=FORMAT; give e.g. "
+                         "ec2=raw.xz")
+        out.setdefault(variant.strip(), []).append(from_koji_name(fmt.strip()))
+    return out
+
+
 def _request(parser, options, args):
     """The request, checked as the hub will check it, or a parser error."""
     data, base = _spec_data(parser, options, args)
@@ -125,8 +143,13 @@ def _request(parser, options, args):
                        ("scratch", options.scratch), ("skip_tag", options.skip_tag)):
         if value is not None:
             data[key] = value
-    if options.formats:
+    if options.formats:  # every variant, as koji-image build --format
         data["formats"] = [from_koji_name(f) for f in options.formats]
+        data.pop("variant_formats", None)
+    if options.variant_formats:  # the variants named get these; the others keep theirs
+        given = data.get("variant_formats")
+        data["variant_formats"] = {**(given if isinstance(given, dict) else {}),
+                                   **_variant_formats(parser, options.variant_formats)}
     if options.can_fail:
         data["can_fail"] = options.can_fail  # build_request reads Koji's arch spellings
     if options.no_boot_test:

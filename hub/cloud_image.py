@@ -16,6 +16,7 @@ at import time: if the core library is missing, the API says so when called.
 import json
 import logging
 import os
+import xmlrpc.client
 
 import koji
 import koji.tasks
@@ -183,7 +184,11 @@ def cloudImageInfo(build=None, task=None):
     if (build is None) == (task is None):
         raise koji.ParameterError('give exactly one of build and task')
     if build is not None:
-        return _build_info(kojihub.get_build(build, strict=True))
+        binfo = kojihub.get_build(build)
+        if not binfo:
+            raise koji.GenericError(f"build {build!r}: no such build; give an NVR or a "
+                                    "build id (koji list-builds --type image)")
+        return _build_info(binfo)
     return _task_info(kojihub.convert_value(task, cast=int))
 
 
@@ -208,7 +213,10 @@ def _build_info(binfo):
 
 def _task_info(task_id):
     root = kojihub.RootExports()
-    info = root.getTaskInfo(task_id, strict=True)
+    info = root.getTaskInfo(task_id)
+    if not info:
+        raise koji.GenericError(f"task {task_id}: no such task; give the task id "
+                                "cloud-image-build printed, or a build's NVR")
     if info['method'] == 'createCloudImage' and info.get('parent'):
         info = root.getTaskInfo(info['parent'], strict=True)
     if info['method'] != 'cloudImageBuild':
@@ -236,16 +244,32 @@ def _task_info(task_id):
                 out['arches'][arch]['path'] = (f"{koji.pathinfo.scratch()}/{owner}/"
                                                f"task_{child['id']}")
         elif child['state'] in (koji.TASK_STATES['FAILED'], koji.TASK_STATES['CANCELED']):
-            try:
-                root.getTaskResult(child['id'])
-                error = koji.TASK_STATES[child['state']]
-            except Exception as exc:  # noqa: BLE001 - the task's own failure, shown as is
-                error = str(exc).strip().splitlines()[-1]
-            out['arches'][arch] = {'task_id': child['id'], 'error': error}
+            out['arches'][arch] = {'task_id': child['id'],
+                                   'error': _task_error(root, child)}
         else:
             out['arches'][arch] = {'task_id': child['id'],
                                    'state': koji.TASK_STATES[child['state']]}
     return out
+
+
+def _task_error(root, child):
+    """A failed arch's error as its task reported it: the whole message, not a Fault's
+    repr; for a traceback (an error kojid did not expect) its last line."""
+    if child['state'] == koji.TASK_STATES['CANCELED']:
+        return 'CANCELED'
+    try:
+        root.getTaskResult(child['id'])
+    except xmlrpc.client.Fault as fault:
+        text = fault.faultString
+    except Exception as exc:  # noqa: BLE001 - the task's own failure, shown as is
+        text = str(exc)
+    else:
+        return koji.TASK_STATES[child['state']]
+    text = text.strip()
+    if text.startswith('Traceback (most recent call last)'):
+        last = text.splitlines()[-1]
+        return f"{last} (the traceback: koji taskinfo -v {child['id']})"
+    return text
 
 
 @callback('postImport')

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def quote(value: object, limit: int = 80) -> str:
+    """A value the user gave, as a message shows it: escaped, and cut when long."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
 class KojiImageError(Exception):
     """Base of every error the library raises on purpose."""
 

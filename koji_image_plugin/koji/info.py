@@ -25,7 +25,9 @@ def format_info(info: Mapping[str, Any]) -> list[str]:
         lines.append("Failed optional arches: " + ", ".join(info["failed_arches"]))
     for arch, rec in sorted((info.get("arches") or {}).items()):
         if rec.get("error"):
-            lines.append(f"{arch}: FAILED: {rec['error']}")
+            first, *more = str(rec["error"]).splitlines() or [""]
+            lines.append(f"{arch}: FAILED: {first}")
+            lines += [f"    {line}" for line in more]
             continue
         lines += _arch_lines(arch, rec)
     uploaded = format_records(info.get("uploads") or {})

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import Problem
+from ..errors import Problem, quote
 from ..spec.arches import Arch
 from ..spec.distro import AUTO_KEYS, auto_file_key
 from ..spec.image import check
-from ..spec.urls import HUB_SCHEMES, scheme
+from ..spec.urls import HUB, shape_problem
 
 #: Where the CLI uploads a kickstart or preseed in the hub's work dir
 #: (``koji_cli.lib.unique_path(UPLOAD_PREFIX)/FILE``); the builder fetches it from there.
@@ -80,20 +80,15 @@ def build_request(name: Any, version: Any, target: Any, arches: Any,
 
 def check_request(data: Mapping[str, Any]) -> list[Problem]:
     """The spec's problems plus the hub's own rules."""
-    problems = check(data, base_dir=None)
+    problems = check(data, base_dir=None, edge=HUB)
     if "target" not in data:
         problems.append(Problem("target", "must name a Koji build target"))
-    urls = [("install_tree", data.get("install_tree")),
-            *((f"repos[{i}]", r) for i, r in enumerate(data.get("repos") or []))]
-    for where, value in urls:
-        if isinstance(value, str) and scheme(value) == "file":
-            problems.append(Problem(where, f"file:// is a path on the builder; give "
-                                    f"an {', '.join(HUB_SCHEMES[:-1])} or {HUB_SCHEMES[-1]} "
-                                    "URL the builder can fetch"))
     ksurl = data.get("ksurl")
-    if isinstance(ksurl, str) and not ksurl.startswith(SCM_SCHEMES):
-        problems.append(Problem("ksurl", f"{ksurl!r} is not an SCM URL; use one of "
-                                + ", ".join(SCM_SCHEMES)))
+    if isinstance(ksurl, str):
+        why = shape_problem(ksurl)
+        if why is None and not ksurl.startswith(SCM_SCHEMES):
+            why = f"{quote(ksurl)} is not an SCM URL; use one of " + ", ".join(SCM_SCHEMES)
+        problems += [Problem("ksurl", why)] if why else []
     for key in AUTO_KEYS:
         value = data.get(key)
         if not isinstance(value, str):

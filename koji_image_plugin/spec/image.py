@@ -20,7 +20,7 @@ from .formats import ImageFormat
 from .problems import collect
 from .schema import DEFAULTS, SCHEMA
 from .upload import UploadRequest, check_upload
-from .urls import LOCAL_SCHEMES, parse_url, scheme, schemes_hint
+from .urls import LOCAL, Edge, url_problem
 from .variants import Variant
 
 
@@ -140,9 +140,10 @@ def default_release(today: datetime.date | None = None) -> str:
 
 # -- validation ---------------------------------------------------------------------
 
-def check(data: Any, base_dir: Path | None) -> list[Problem]:
+def check(data: Any, base_dir: Path | None, edge: Edge = LOCAL) -> list[Problem]:
     """Every problem with a raw spec mapping: schema first, then what a schema can't say.
-    ``base_dir``: where the spec's files are (a local build); None for a hub request."""
+    ``base_dir``: where the spec's files are (a local build); None for a hub request.
+    ``edge``: where it is built, which decides what its URLs may be."""
     if not isinstance(data, Mapping):
         return [Problem("(top level)", "a spec must be a mapping of fields to values")]
     problems = collect(SCHEMA, dict(data))
@@ -150,10 +151,12 @@ def check(data: Any, base_dir: Path | None) -> list[Problem]:
     if "distro" not in bad and isinstance(data.get("distro"), str):
         problems += _distro_problems(data, Distro.parse(data["distro"]))
     if "install_tree" not in bad and isinstance(data.get("install_tree"), str):
-        problems += _tree_problems(data["install_tree"])
-    for i, repo in enumerate(data.get("repos") or []):
-        if isinstance(repo, str) and scheme(repo) not in LOCAL_SCHEMES:
-            problems.append(Problem(f"repos[{i}]", f"{repo!r} is not a URL"))
+        why = url_problem(data["install_tree"], edge)
+        problems += [Problem("install_tree", why)] if why else []
+    if "repos" not in bad and isinstance(data.get("repos"), list):
+        for i, repo in enumerate(data["repos"]):
+            why = url_problem(repo, edge) if isinstance(repo, str) else None
+            problems += [Problem(f"repos[{i}]", why)] if why else []
     if base_dir is not None:
         problems += _file_problems(data, base_dir, bad)
     problems += _cross_field_problems(data, bad)
@@ -177,17 +180,6 @@ def _distro_problems(data: Mapping[str, Any], distro: Distro) -> list[Problem]:
         problems.append(Problem(family.auto_key, f"is required for {family}; give the "
                                 f"{family.auto_key} file's path"))
     return problems
-
-
-def _tree_problems(tree: str) -> list[Problem]:
-    url = parse_url(tree)
-    if url is None or url.scheme not in LOCAL_SCHEMES:
-        return [Problem("install_tree", f"{tree!r} is not a URL; use one of "
-                        f"{schemes_hint(LOCAL_SCHEMES)}")]
-    if url.hostname in ("localhost", "127.0.0.1"):
-        return [Problem("install_tree", "the guest cannot reach localhost; use the host's "
-                        "address on the libvirt network or file://")]
-    return []
 
 
 def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str]) -> list[Problem]:

@@ -387,8 +387,9 @@ def test_scm_kickstarts_are_checked_out_under_the_builders_allowed_scms(
                         plugin_path=REPO / "builder", plugins=("cloud_image",),
                         allowed_scms="127.0.0.1*:/kickstarts.git:no")
     session = client_session(hub, "releng", "releng-pw")
-    # a tree that refuses connections: the arch task fails right after the checkout
-    opts = dict(GOOD, install_tree="http://127.0.0.2:1/tree/$arch/", scratch=True,
+    # a tree that refuses connections (port 1 of the host's address on the libvirt
+    # network): the arch task fails right after the checkout
+    opts = dict(GOOD, install_tree="http://192.168.122.1:1/tree/$arch/", scratch=True,
                 ksurl=f"{git_server}/kickstarts.git#main")
     try:
         errors = {}
@@ -402,7 +403,7 @@ def test_scm_kickstarts_are_checked_out_under_the_builders_allowed_scms(
                 session.getTaskResult(child["id"])
             errors[name] = str(exc.value)
             assert "checkout.log" in session.listTaskOutput(child["id"])
-        assert "install_tree: cannot fetch the installer from http://127.0.0.2:1" in \
+        assert "install_tree: cannot fetch the installer from http://192.168.122.1:1" in \
             errors["found"], errors["found"]
         assert "preseed: cloud/missing.preseed is not a file in git://" in errors["missing"]
     finally:
