@@ -25,7 +25,7 @@ from koji_image_plugin.build.pipeline import Pipeline
 from koji_image_plugin.clouds import records as upload_records
 from koji_image_plugin.clouds import uploads
 from koji_image_plugin.errors import KojiImageError
-from koji_image_plugin.koji import archbuild, taskrun, workdir
+from koji_image_plugin.koji import archbuild, tasklogs, taskrun, workdir
 from koji_image_plugin.koji.record import (
     RECORD_KEY,
     RECORD_VERSION,
@@ -36,12 +36,23 @@ from koji_image_plugin.koji.record import (
     keep_auto_file_once,
     manifest_name,
 )
+from koji_image_plugin.koji.tasklogs import run_streaming
 from koji_image_plugin.runner import Runner
 from koji_image_plugin.spec import hostconfig
 from koji_image_plugin.spec.arches import Arch
 from koji_image_plugin.spec.distro import Distro, auto_file_key
 from koji_image_plugin.spec.image import from_dict
 from koji_image_plugin.spec.upload import UploadRequest, check_upload
+
+
+def builder_config():
+    """(path, config) of /etc/kojid/plugins/cloud_image.conf (or $KOJI_CLOUD_IMAGE_CONF);
+    a bad one fails the task with its one-line problem, not a traceback."""
+    try:
+        path = hostconfig.resolve(kojid=True)
+        return path, hostconfig.load(path)
+    except KojiImageError as exc:
+        raise koji.BuildError(str(exc)) from exc
 
 
 class CloudImageBuildTask(BaseTaskHandler):
@@ -191,7 +202,7 @@ class CreateCloudImageTask(BaseTaskHandler):
     _taskWeight = 2.0
 
     def handler(self, name, version, release, arch, target_info, build_tag, opts):
-        host = hostconfig.load(hostconfig.resolve(kojid=True))
+        _conf, host = builder_config()
         data = dict(opts)
         data.update(name=name, version=version, release=release, arches=[arch])
         data.pop('can_fail', None)
@@ -219,14 +230,16 @@ class CreateCloudImageTask(BaseTaskHandler):
         pipeline = Pipeline(spec, host, log=logging.getLogger('koji.build.cloud_image'),
                             progress=taskrun.progress_log(logdir / 'cloud-image.log'),
                             cancel=cancel)
+        watch = tasklogs.Watch(self)
         try:
             result = run_streaming(
                 self, lambda: archbuild.build(pipeline, Arch(arch), base),
-                logdir, cancel, f'cloud-image-{arch}')
+                logdir, cancel, f'cloud-image-{arch}', watch)
         except Exception as exc:
             manifest = outdir / manifest_name(spec.nvr, arch)
             if manifest.exists():
-                self.uploadFile(str(manifest))
+                with watch.quiet_if_cancelled():
+                    self.uploadFile(str(manifest))
             if isinstance(exc, KojiImageError):
                 raise koji.BuildError(str(exc)) from exc
             raise
@@ -238,9 +251,10 @@ class CreateCloudImageTask(BaseTaskHandler):
             shutil.copyfile(spec.auto_file, outdir / name)
             files.append(name)
             record['auto_file'] = name
-        for name in files:
-            self.uploadFile(str(outdir / name))
-            (outdir / name).unlink()
+        with watch.quiet_if_cancelled():  # minutes of uploads: a cancel may come
+            for name in files:
+                self.uploadFile(str(outdir / name))
+                (outdir / name).unlink()
         # incremental_upload skips empty files, and the hub imports only what is there
         logs = sorted(p.name for p in logdir.iterdir()
                       if p.name.endswith('.log') and p.stat().st_size)
@@ -314,8 +328,7 @@ class UploadCloudImageTask(BaseTaskHandler):
         except ValueError as exc:
             raise koji.BuildError(f"build {binfo['nvr']}: {exc}") from exc
         distro = Distro.parse(binfo['extra'][RECORD_KEY]['request']['distro'])
-        conf = hostconfig.resolve(kojid=True)
-        host = hostconfig.load(conf)
+        conf, host = builder_config()
         base = workdir.task_dir(host.workdir, self.id)
         logdir = base / 'logs'
         logdir.mkdir()
@@ -334,10 +347,13 @@ class UploadCloudImageTask(BaseTaskHandler):
                                           build_id=binfo['id'], config=conf,
                                           runner=Runner(logdir, log, cancel))
 
+                watch = tasklogs.Watch(self)
                 outcome = run_streaming(self, work, logdir, cancel,
-                                        f'cloud-upload-{self.id}')
+                                        f'cloud-upload-{self.id}', watch)
             if any(outcome.records.values()):
-                self.session.host.cloudImageUploaded(self.id, binfo['id'], outcome.records)
+                with watch.quiet_if_cancelled():
+                    self.session.host.cloudImageUploaded(self.id, binfo['id'],
+                                                         outcome.records)
         finally:
             shutil.rmtree(base, ignore_errors=True)
             shutil.rmtree(os.path.join(self.workdir, 'local'), ignore_errors=True)
@@ -345,55 +361,3 @@ class UploadCloudImageTask(BaseTaskHandler):
             raise koji.GenericError('upload failed: ' + '; '.join(outcome.errors))
         return {'build_id': binfo['id'], 'nvr': binfo['nvr'], 'uploads': outcome.records,
                 'report': '\n'.join(upload_records.format_records(outcome.records))}
-
-
-def run_streaming(task, work, logdir, cancel, name):
-    """``work()`` in a thread while every log in ``logdir`` streams to the hub; its result,
-    or its exception raised here (koji_image_plugin.koji.taskrun). On a cancel (kojid's
-    SIGINT) ``cancel`` is set and the work gets CANCEL_GRACE seconds to unwind."""
-    streamer = LogStreamer(task.session, logdir, task.getUploadDir())
-    run = taskrun.Streamed(work, streamer.upload, cancel, name)
-    try:
-        return run.result()
-    finally:
-        try:
-            streamer.upload()
-            upload_diagnostics(task, logdir)
-        except koji.GenericError as exc:
-            if run.finished:
-                raise
-            # a cancelled task's uploads are refused; its own error matters more
-            task.logger.warning('logs not uploaded: %s', exc)
-        finally:
-            streamer.close()
-
-
-def upload_diagnostics(task, logdir):
-    """Screenshots, console tails and the Oz template: not logs, but the first thing to
-    read when an install fails."""
-    for p in sorted(logdir.iterdir()):
-        if p.is_file() and not p.name.endswith('.log') and p.stat().st_size:
-            task.uploadFile(str(p))
-
-
-class LogStreamer:
-    """koji.daemon.log_output's upload loop, for every log a build writes."""
-
-    def __init__(self, session, logdir, uploadpath):
-        self.session = session
-        self.logdir = logdir
-        self.uploadpath = uploadpath
-        self.files = {}
-
-    def upload(self):
-        for path in sorted(self.logdir.glob('*.log')):
-            fd = self.files.get(path.name)
-            if fd is None:
-                fd = self.files[path.name] = open(path, 'rb')
-            koji.daemon.incremental_upload(self.session, path.name, fd, self.uploadpath)
-
-    def close(self):
-        for fd in self.files.values():
-            fd.close()
-        self.files.clear()
-

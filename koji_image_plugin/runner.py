@@ -10,6 +10,7 @@ task cancel leaves no orphaned qemu or xz behind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -17,7 +18,8 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -45,6 +47,10 @@ PACKAGES = {
 
 TAIL_LINES = 20
 CHUNK = 1 << 20
+#: seconds between two looks at the cancel event while a tool runs
+CANCEL_POLL = 0.5
+#: seconds a tear-down step (umount, losetup --detach) may take
+CLEANUP_TIMEOUT = 120
 
 
 def which(tool: str) -> str:
@@ -87,19 +93,22 @@ class Runner:
     def run(self, argv: Sequence[str], *, log_name: str,
             capture: bool = False, cwd: Path | None = None,
             env: dict[str, str] | None = None, timeout: float | None = None,
-            ok_codes: Sequence[int] = (0,)) -> str:
-        """Run one command; return its stdout when ``capture`` (else it goes to the log)."""
+            ok_codes: Sequence[int] = (0,), cleanup: bool = False) -> str:
+        """Run one command; return its stdout when ``capture`` (else it goes to the log).
+        ``cleanup``: a step of tearing down (umount, losetup --detach) that must run,
+        and run to its end, after a cancel too; it gets CLEANUP_TIMEOUT at most."""
         procs, logf, start = self._start([list(argv)], log_name=log_name, cwd=cwd, env=env,
-                                         capture=capture)
+                                         capture=capture, cleanup=cleanup)
         out = b""
         try:
-            if capture:
-                assert procs[0].stdout is not None
-                out = procs[0].stdout.read()
-            self._wait(procs, timeout)
+            with contextlib.nullcontext() if cleanup else self._killed_on_cancel():
+                if capture:
+                    assert procs[0].stdout is not None
+                    out = procs[0].stdout.read()
+                self._wait(procs, CLEANUP_TIMEOUT if cleanup and timeout is None else timeout)
         finally:
             self._finish(procs, logf)
-        self._check(procs, [list(argv)], log_name, start, ok_codes)
+        self._check(procs, [list(argv)], log_name, start, ok_codes, cleanup=cleanup)
         return out.decode("utf-8", "replace")
 
     def pipeline(self, cmds: Sequence[Sequence[str]], *, log_name: str,
@@ -116,12 +125,10 @@ class Runner:
         try:
             out = procs[-1].stdout
             assert out is not None
-            while True:
-                chunk = out.read(CHUNK)
-                if not chunk:
-                    break
-                sink(chunk)
-            self._wait(procs, timeout)
+            with self._killed_on_cancel():
+                while chunk := out.read(CHUNK):
+                    sink(chunk)
+                self._wait(procs, timeout)
         finally:
             self._finish(procs, logf)
         self._check(procs, argvs, log_name, start, (0,))
@@ -160,9 +167,10 @@ class Runner:
         return logf
 
     def _start(self, argvs: list[list[str]], *, log_name: str, cwd: Path | None,
-               env: dict[str, str] | None, capture: bool
+               env: dict[str, str] | None, capture: bool, cleanup: bool = False
                ) -> tuple[list[subprocess.Popen[bytes]], IO[bytes], int]:
-        self.check_cancelled()
+        if not cleanup:
+            self.check_cancelled()
         for argv in argvs:
             argv[0] = which(argv[0])
         logf = self._open_log(log_name, [w for a in argvs for w in (*a, "|")][:-1])
@@ -181,8 +189,9 @@ class Runner:
                     prev.close()  # the next stage owns it now; SIGPIPE reaches the writer
                 prev = proc.stdout if not last else None
                 procs.append(proc)
-                with self._lock:
-                    self._live.add(proc)
+                if not cleanup:  # a cancel kills the others; a tear-down step runs on
+                    with self._lock:
+                        self._live.add(proc)
         except BaseException:
             self._finish(procs, logf)
             raise
@@ -193,6 +202,25 @@ class Runner:
         for proc in procs:
             left = None if deadline is None else max(0.1, deadline - time.monotonic())
             proc.wait(timeout=left)
+
+    @contextmanager
+    def _killed_on_cancel(self) -> Iterator[None]:
+        """While the block runs, a cancel (the event set from any thread, e.g. by the kojid
+        task that found itself cancelled) kills the tools at once; the run then raises
+        CancelledError instead of waiting for them to finish."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(CANCEL_POLL):
+                if self.cancel_event.is_set():
+                    self.cancel()
+                    return
+
+        threading.Thread(target=watch, daemon=True, name="runner-cancel").start()
+        try:
+            yield
+        finally:
+            stop.set()
 
     def _finish(self, procs: list[subprocess.Popen[bytes]], logf: IO[bytes]) -> None:
         for proc in procs:
@@ -205,12 +233,14 @@ class Runner:
         logf.close()
 
     def _check(self, procs: list[subprocess.Popen[bytes]], argvs: list[list[str]],
-               log_name: str, start: int, ok_codes: Sequence[int]) -> None:
+               log_name: str, start: int, ok_codes: Sequence[int],
+               cleanup: bool = False) -> None:
         path = self.log_path(log_name)
         with open(path, "ab") as logf:
             codes = " ".join(str(p.returncode) for p in procs)
             logf.write(f"### exit status: {codes}\n".encode())
-        self.check_cancelled()
+        if not cleanup:
+            self.check_cancelled()
         for proc, argv in zip(procs, argvs, strict=True):
             if proc.returncode not in ok_codes:
                 raise ToolError(os.path.basename(argv[0]), proc.returncode, str(path),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -72,3 +74,34 @@ def test_cancel_kills_running_tools(runner: Runner) -> None:
     assert time.monotonic() - t0 < 10
     with pytest.raises(CancelledError):
         runner.run(["true"], log_name="after")
+
+
+def test_a_cancel_from_another_thread_kills_the_running_tool(tmp_path: Path) -> None:
+    """The kojid task sets the build's cancel event; tools the pipeline runs stop at once
+    (a run, and a pipeline feeding a sink), not when they finish."""
+    for start in ("run", "pipeline"):
+        cancel = threading.Event()
+        runner = Runner(tmp_path / start, logging.getLogger("t"), cancel)
+        threading.Timer(0.3, cancel.set).start()
+        t0 = time.monotonic()
+        with pytest.raises(CancelledError):
+            if start == "run":
+                runner.run(["sleep", "31.4159"], log_name="s")
+            else:
+                runner.pipeline([["sh", "-c", "while :; do echo x; sleep 0.1; done"]],
+                                log_name="p", sink=lambda chunk: None)
+        assert time.monotonic() - t0 < 3, start
+        assert subprocess.run(["pgrep", "-f", "sleep 31.4159"],
+                              capture_output=True).stdout == b""
+
+
+def test_a_tear_down_step_runs_after_a_cancel_and_others_do_not(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    runner = Runner(tmp_path / "logs", logging.getLogger("t"), cancel)
+    runner.cancel()
+    with pytest.raises(CancelledError):
+        runner.run(["true"], log_name="refused")
+    assert runner.run(["sh", "-c", "echo torn down"], log_name="down", capture=True,
+                      cleanup=True) == "torn down\n"
+    assert "### exit status: 0" in (tmp_path / "logs" / "down.log").read_text()
+    assert not (tmp_path / "logs" / "refused.log").exists()

@@ -66,7 +66,7 @@ def loop_device(raw: Path, part: Partition, runner: Runner, log_name: str) -> It
     try:
         yield dev
     finally:
-        runner.run(["losetup", "--detach", dev], log_name=log_name)
+        runner.run(["losetup", "--detach", dev], log_name=log_name, cleanup=True)
 
 
 @contextmanager
@@ -77,7 +77,7 @@ def mounted(dev: str, runner: Runner, log_name: str, workdir: Path) -> Iterator[
         try:
             yield mnt
         finally:
-            runner.run(["umount", str(mnt)], log_name=log_name)
+            runner.run(["umount", str(mnt)], log_name=log_name, cleanup=True)
     finally:
         mnt.rmdir()
 

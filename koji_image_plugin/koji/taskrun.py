@@ -1,7 +1,13 @@
-"""A build run inside a kojid task: the work in a thread while the task streams its logs
-to the hub, a cancel (kojid's SIGINT) turned into the build's cancel event, and a grace
-time for the work to unwind (loop devices, mounts, half-made snapshots) before kojid's
-SIGKILL. The Koji side (what a log upload is) is the builder plugin's ``tick``."""
+"""A build run inside a kojid task: the work in a thread while the task asks the hub for
+its own state and streams its logs (the builder plugin's ``tick``), a cancel turned into
+the build's cancel event, and time for the work to unwind (the guest, tools, loop
+devices, mounts, half-made snapshots).
+
+kojid learns of a cancel only at its next poll (``sleeptime``, 15 s by default), then
+sends the task's processes SIGINT, SIGTERM 3 s later and SIGKILL 5 s later. So the task
+looks itself: ``tick`` raises :class:`Cancelled` when the hub no longer has the task open,
+the work unwinds while nothing is uploaded any more, and the task ends before kojid
+comes; kojid's own SIGINT is still honoured, with the time its SIGKILL leaves."""
 
 from __future__ import annotations
 
@@ -17,17 +23,27 @@ from ..build.results import Progress, ProgressFn
 
 T = TypeVar("T")
 
+#: seconds between two looks at the task's own state
+POLL = 2
 #: seconds between two uploads of the growing logs
 LOG_INTERVAL = 5
-#: seconds a cancelled build may take to unwind before the task removes its disks
-#: itself: kojid sends SIGKILL about 5 s after its SIGINT
+#: seconds a build cancelled by kojid's SIGINT may take to unwind before the task removes
+#: its disks itself: kojid sends SIGKILL about 5 s after its SIGINT
 CANCEL_GRACE = 3.5
+#: seconds at most a build the task found cancelled may take to unwind (it ends sooner:
+#: kojid's SIGKILL comes about 5 s after its next poll, which sends SIGINT)
+UNWIND_GRACE = 60
+
+
+class Cancelled(Exception):
+    """The hub no longer has this task open for this builder (cancelled, or taken away)."""
 
 
 class Streamed(Generic[T]):
-    """``work()`` in its own thread; ``result()`` calls ``tick()`` every LOG_INTERVAL
-    seconds until the work ends, then returns its result or raises its exception.
-    ``finished`` says whether the work ran to its end (False: the task was cancelled)."""
+    """``work()`` in its own thread; ``result()`` calls ``tick()`` every POLL seconds
+    until the work ends, then returns its result or raises its exception. ``tick`` raises
+    :class:`Cancelled` to stop the work. ``finished`` says whether the work ran to its
+    end (False: the task was cancelled, or kojid signalled it)."""
 
     def __init__(self, work: Callable[[], T], tick: Callable[[], None],
                  cancel: threading.Event, name: str) -> None:
@@ -51,21 +67,29 @@ class Streamed(Generic[T]):
         # not wait for it.
         threading.Thread(target=self._run, name=self.name).start()
         try:
-            while not self._done.wait(LOG_INTERVAL):
+            while not self._done.wait(POLL):
                 self.tick()
             self.finished = True
+        except Cancelled:
+            self._stop(UNWIND_GRACE)
+            raise
         except BaseException:
-            # kojid cancels a task with SIGINT, then SIGTERM, then SIGKILL. The cancel
-            # destroys a guest at once and stops uploads; the work unwinds if it can in
-            # the grace time.
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)
-            self.cancel.set()
-            self._done.wait(CANCEL_GRACE)
+            # kojid's SIGINT (or a failed tick): SIGTERM and SIGKILL follow within 5 s
+            self._stop(CANCEL_GRACE)
             raise
         if self._error is not None:
             raise self._error
         return self._result  # type: ignore[return-value]
+
+    def _stop(self, grace: float) -> None:
+        """Cancel the work (the guest is destroyed at once, tools are killed) and give it
+        ``grace`` seconds to unwind; kojid's SIGINT and SIGTERM no longer interrupt that
+        (kojid's SIGKILL still ends it, 5 s after its SIGINT)."""
+        self.cancel.set()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+        self._done.wait(grace)
 
 
 @contextmanager

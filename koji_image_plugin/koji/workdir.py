@@ -37,10 +37,10 @@ def sweep_stale(workdir: Path, alive: Callable[[int], bool], runner: Runner) -> 
     for d in stale:
         inside = f"{d}/"
         for mnt in sorted((m for m in mounts if m.startswith(inside)), reverse=True):
-            runner.run(["umount", "--lazy", mnt], log_name="sweep")
+            runner.run(["umount", "--lazy", mnt], log_name="sweep", cleanup=True)
         for line in loops:
             name, _, back = line.strip().partition(" ")
             if back.strip().startswith(inside):
-                runner.run(["losetup", "--detach", name], log_name="sweep")
+                runner.run(["losetup", "--detach", name], log_name="sweep", cleanup=True)
         shutil.rmtree(d, ignore_errors=True)
     return stale

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from koji_image_plugin.build import disk
-from koji_image_plugin.errors import KojiImageError
+from koji_image_plugin.errors import CancelledError, KojiImageError
 from koji_image_plugin.runner import Runner
 from tests.conftest import host_state, is_root, make_disk
 
@@ -57,5 +57,18 @@ def test_an_exception_inside_unmounts(small_disk: Path, runner: Runner,
     with pytest.raises(RuntimeError):
         with disk.mount_root(small_disk, runner, "m", tmp_path):
             raise RuntimeError("boom")
+    assert host_state() == before
+    assert not list(tmp_path.glob("mnt-*"))
+
+
+def test_a_cancel_inside_still_unmounts_and_detaches(small_disk: Path, runner: Runner,
+                                                     tmp_path: Path) -> None:
+    """After a cancel (the kojid task found itself cancelled) every other tool run is
+    refused, but the tear-down runs: nothing stays mounted or attached."""
+    before = host_state()
+    with pytest.raises(CancelledError):
+        with disk.mount_root(small_disk, runner, "m", tmp_path):
+            runner.cancel_event.set()
+            runner.check_cancelled()
     assert host_state() == before
     assert not list(tmp_path.glob("mnt-*"))

@@ -72,3 +72,56 @@ def test_console_log_is_added_to_the_install_xml(tmp_path: Path) -> None:
     assert out.xpath("//serial[@type='pty']/log/@file") == [str(tmp_path / "c.log")]
     assert not out.xpath("//serial[@type='tcp']/log")
     assert out.xpath("//cmdline/text()")[0] == "priority=critical " + ozcompat.CONSOLE_ARGS
+
+
+def test_a_cancel_ends_ozs_wait_at_once_and_only_inside_the_install() -> None:
+    import threading
+    import time
+
+    import oz.ozutil
+
+    original = oz.ozutil.timed_loop
+    cancel = threading.Event()
+    calls: list[float] = []
+    with ozcompat.cancellable(cancel):
+        assert oz.ozutil.timed_loop is not original
+        threading.Timer(0.3, cancel.set).start()
+        t0 = time.monotonic()
+        assert oz.ozutil.timed_loop(600, lambda arg: calls.append(arg) or False, "wait", 7) \
+            is False
+        took = time.monotonic() - t0
+    assert took < 2 and calls == [7]  # the callback at once, then every 10 s as Oz does
+    assert oz.ozutil.timed_loop is original
+    with ozcompat.cancellable(threading.Event()):
+        assert oz.ozutil.timed_loop(600, lambda arg: True, "done at once") is True
+
+
+def test_overlapping_installs_each_keep_their_own_cancel_and_oz_is_restored() -> None:
+    import threading
+    import time
+
+    import oz.ozutil
+
+    original = oz.ozutil.timed_loop
+    mine, theirs = threading.Event(), threading.Event()
+    results: dict[str, tuple[bool, float]] = {}
+    inside = threading.Barrier(2)
+
+    def install(name: str, cancel: threading.Event, max_time: float) -> None:
+        with ozcompat.cancellable(cancel):
+            inside.wait()
+            t = time.monotonic()
+            ended = oz.ozutil.timed_loop(max_time, lambda arg: False, name)
+            results[name] = (ended, time.monotonic() - t)
+            inside.wait()
+
+    other = threading.Thread(target=install, args=("theirs", theirs, 1.5))
+    other.start()
+    threading.Timer(0.3, mine.set).start()
+    t0 = time.monotonic()
+    install("mine", mine, 600)
+    other.join()
+    assert not results["mine"][0] and results["mine"][1] < 1  # cancelled
+    assert not results["theirs"][0] and results["theirs"][1] >= 1.4  # its own timeout
+    assert time.monotonic() - t0 < 5
+    assert oz.ozutil.timed_loop is original

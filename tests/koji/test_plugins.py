@@ -328,24 +328,40 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
 @pytest.mark.vm
 @pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")
 def test_cancelling_a_build_destroys_its_guest_and_removes_its_disks(
-        hub: Any, kojid: Any, tree_server: str) -> None:
+        hub: Any, tmp_path: Path, tree_server: str) -> None:
+    # kojid's own default poll (sleeptime = 15): the arch task must not wait for it
+    conf = tmp_path / "cloud_image.conf"
+    conf.write_text("[timeouts]\ninactivity = 120\ninstall = 1800\n")
+    kojid = start_kojid(hub.url, hub.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                        plugin_path=REPO / "builder", plugins=("cloud_image",),
+                        env={"KOJI_CLOUD_IMAGE_CONF": str(conf)}, sleeptime=15)
     before = host_state()
-    session = client_session(hub, "releng", "releng-pw")
-    parent = session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"],
-                                     dict(GOOD, install_tree=tree_server, scratch=True))
-    deadline = time.monotonic() + 300
-    while not (host_state()["guests"] - before["guests"]):
-        assert time.monotonic() < deadline, "the install guest never started"
-        time.sleep(1)
-    t0 = time.monotonic()
-    session.cancelTask(parent)
-    while host_state() != before:
-        assert time.monotonic() - t0 < 60, f"left behind: {host_state()} vs {before}"
-        time.sleep(0.5)
-    print(f"cancel: guest destroyed and disks removed in {time.monotonic() - t0:.1f} s")
-    states = {t["method"]: t["state"] for t in session.listTasks()}
-    assert states == {"cloudImageBuild": koji.TASK_STATES["CANCELED"],
-                      "createCloudImage": koji.TASK_STATES["CANCELED"]}
+    try:
+        session = client_session(hub, "releng", "releng-pw")
+        parent = session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"],
+                                         dict(GOOD, install_tree=tree_server, scratch=True))
+        deadline = time.monotonic() + 300
+        while not (host_state()["guests"] - before["guests"]):
+            assert time.monotonic() < deadline, "the install guest never started"
+            time.sleep(1)
+        t0 = time.monotonic()
+        session.cancelTask(parent)
+        while host_state() != before:
+            assert time.monotonic() - t0 < 60, f"left behind: {host_state()} vs {before}"
+            time.sleep(0.5)
+        took = time.monotonic() - t0
+        print(f"cancel: guest destroyed and disks removed in {took:.1f} s (kojid polls "
+              "every 15 s)")
+        assert took < 15, "the arch task waited for kojid's poll"
+        states = {t["method"]: t["state"] for t in session.listTasks()}
+        assert states == {"cloudImageBuild": koji.TASK_STATES["CANCELED"],
+                          "createCloudImage": koji.TASK_STATES["CANCELED"]}
+        time.sleep(16)  # kojid's next poll: it finds the arch task gone, signals the parent
+    finally:
+        kojid.stop()
+    assert "TRACEBACK" not in kojid.output(), kojid.output()[-3000:]
+    hub_log = (tmp_path / "hub-requests.log").read_text()
+    assert "Traceback" not in hub_log, hub_log[-3000:]
 
 
 @pytest.fixture

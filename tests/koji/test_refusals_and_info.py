@@ -254,3 +254,23 @@ def test_format_and_variant_format_next_to_a_config(hub: Any, cli_conf: Path,
         assert opts.get("formats") == formats
         assert opts.get("variant_formats") == variant_formats
 
+
+def test_a_builder_whose_config_cannot_be_read_fails_the_arch_in_one_line(
+        hub: Any, tmp_path: Path) -> None:
+    from tests.koji.test_plugins import wait_task
+    from tests.kojistub import start_kojid
+
+    d = start_kojid(hub.url, hub.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                    plugin_path=REPO / "builder", plugins=("cloud_image",),
+                    env={"KOJI_CLOUD_IMAGE_CONF": str(tmp_path)})
+    try:
+        session = client_session(hub, "releng", "releng-pw")
+        task_id = session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"],
+                                          dict(GOOD, scratch=True))
+        assert wait_task(session, task_id)["state"] == koji.TASK_STATES["FAILED"]
+        info = session.cloudImageInfo(task=task_id)
+        assert info["arches"]["x86_64"]["error"] == (
+            f"$KOJI_CLOUD_IMAGE_CONF: {tmp_path} is not a regular file; give the host "
+            "config file itself")
+    finally:
+        d.stop()

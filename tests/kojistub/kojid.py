@@ -10,8 +10,16 @@ runs the hub's scheduler; the task is opened and forked with its own subsession,
 run, the result sent with host.closeTask or host.failTask: TaskManager.forkTask/runTask).
 Handlers: koji.tasks' built-ins, the ``tagBuild`` handler below, and every BaseTaskHandler
 subclass of the loaded builder plugins (TaskManager.scanPlugin). Only what needs a real
-builder is replaced: no mock buildroots (updateBuildroots) and task processes are killed by
-process group (cleanupTask). SIGTERM frees the running tasks and exits, as kojid does.
+builder is replaced: no mock buildroots (updateBuildroots). SIGTERM frees the running
+tasks and exits, as kojid does.
+
+Cancels arrive as on a real builder, by the real TaskManager: at its next poll
+(``sleeptime``), updateTasks sees that a task it runs is no longer open and cleanupTask
+sends the task's process tree SIGINT (each process, deepest first, 3 s apart), then
+SIGTERM twice and SIGKILL, then expires the task's subsession. A child task runs in its
+own process, so cancelling the parent signals the child only when kojid reaches the
+child's own entry, after the parent's. ``sleeptime`` is 0.5 s here unless a test gives
+kojid's default, 15 s.
 """
 
 from __future__ import annotations
@@ -78,56 +86,11 @@ class TagBuildTask(BaseTaskHandler):
 
 
 class TaskManager(koji.daemon.TaskManager):
-    """koji.daemon.TaskManager without buildroots, killing task process groups."""
+    """koji.daemon.TaskManager without mock buildroots; cancels are delivered by its own
+    cleanupTask, as on a real builder (see the module docstring)."""
 
     def updateBuildroots(self, nolocal=False):
         """No mock buildroots on this host: nothing to clean up."""
-
-    def cleanupTask(self, task_id, wait=True):
-        """Like TaskManager.cleanupTask (SIGINT, SIGTERM, SIGKILL, each given up to 3, 2
-        and 3 s; then the task's subsession is logged out) but for the task's whole process
-        group (each forked task is a group leader, see forkTask), polling instead of fixed
-        pauses. Returns True if the group is gone."""
-        pid = self.pids.get(task_id)
-        if not pid:
-            raise koji.GenericError(f"No pid for task {task_id}")
-        gone = True
-        for sig, timeout in ((signal.SIGINT, 3.0), (signal.SIGTERM, 2.0),
-                             (signal.SIGKILL, 3.0)):
-            gone = self._group_gone(pid)
-            if gone:
-                break
-            self.logger.info("Sending signal %i to task %i (process group %i)", sig, task_id,
-                             pid)
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + timeout
-            while not self._group_gone(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-        session_id = self.subsessions.pop(task_id, None)
-        if session_id:
-            try:
-                self.session.logoutChild(session_id)
-            except Exception:  # noqa: BLE001 - as in kojid: nothing more to do about it
-                self.logger.warning("Could not expire subsession %i", session_id)
-        if wait:
-            return self._waitTask(task_id, pid) and self._group_gone(pid)
-        return gone
-
-    @staticmethod
-    def _group_gone(pgid):
-        """True when no process of the group is left (a zombie leader is reaped first)."""
-        try:
-            os.waitpid(pgid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        return False
 
 
 def run(options, session):
@@ -239,7 +202,8 @@ class KojidProcess(Daemon):
 
     def __init__(self, hub_url: str, topurl: str, user: str, password: str, workdir: Path,
                  plugin_path: Path | None = None, plugins: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None, allowed_scms: str | None = None) -> None:
+                 env: dict[str, str] | None = None, allowed_scms: str | None = None,
+                 sleeptime: float | None = None) -> None:
         self.hub_url = hub_url
         self.user = user
         workdir.mkdir(parents=True, exist_ok=True)
@@ -253,6 +217,8 @@ class KojidProcess(Daemon):
             args += ["--plugin-config-env", f"{name}={value}"]
         if allowed_scms is not None:
             args += ["--allowed-scms", allowed_scms]
+        if sleeptime is not None:
+            args += ["--sleeptime", str(sleeptime)]
         super().__init__("tests.kojistub.kojid", args, workdir / "kojid.out")
         self.wait_until(self._checked_in, "host check-in (host.updateHost)")
 
@@ -267,11 +233,11 @@ class KojidProcess(Daemon):
 
 def start_kojid(hub_url: str, topurl: str, user: str, password: str, workdir: Path,
                 plugin_path: Path | None = None, plugins: tuple[str, ...] = (),
-                env: dict[str, str] | None = None,
-                allowed_scms: str | None = None) -> KojidProcess:
+                env: dict[str, str] | None = None, allowed_scms: str | None = None,
+                sleeptime: float | None = None) -> KojidProcess:
     """Start the daemon and wait until it has checked in with the hub."""
     return KojidProcess(hub_url, topurl, user, password, workdir, plugin_path, plugins, env,
-                        allowed_scms)
+                        allowed_scms, sleeptime)
 
 
 if __name__ == "__main__":

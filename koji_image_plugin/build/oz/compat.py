@@ -13,12 +13,20 @@
   the callback counts *calls*, so ``[timeouts] inactivity = 300`` means 3000 s of
   silence (while Oz's message says "300 seconds"). ``oz_inactivity`` converts real
   seconds into Oz's unit.
+- Cancel: Oz waits for its guest in ``timed_loop``, which looks again only every 10 s.
+  ``cancellable`` puts a loop of the same timing in its place for the install, one that
+  ends as soon as the build is cancelled, so a cancelled install returns at once.
 
 Everything here is applied at run time and is idempotent.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +88,51 @@ def add_console_log(xml: str, console_log: Path) -> str:
         if "console=" not in (cmdline.text or ""):
             cmdline.text = f"{cmdline.text or ''} {CONSOLE_ARGS}".strip()
     return str(lxml.etree.tostring(doc, pretty_print=True, encoding="unicode"))
+
+
+_local = threading.local()
+_lock = threading.Lock()
+_users = 0
+_oz_timed_loop: Any = None
+
+
+def _timed_loop(max_time: float, cb: Callable[[Any], bool], msg: str,
+                cb_arg: Any = None) -> bool:
+    """Oz's timed_loop, timed as Oz's is (the callback every OZ_CHECK_INTERVAL seconds,
+    so Oz's inactivity counts mean what ``oz_inactivity`` says), but over when this
+    thread's install is cancelled (returning False, as on a timeout)."""
+    cancel: threading.Event = getattr(_local, "cancel", None) or threading.Event()
+    log = logging.getLogger("oz.ozutil")
+    end = time.monotonic() + max_time
+    while time.monotonic() < end:
+        next_look = time.monotonic() + OZ_CHECK_INTERVAL
+        log.debug("%s, %d/%d", msg, max(0, int(end - time.monotonic())), max_time)
+        if cb(cb_arg):
+            return True
+        if cancel.wait(max(0.0, min(next_look, end) - time.monotonic())):
+            return False
+    return False
+
+
+@contextmanager
+def cancellable(cancel: threading.Event) -> Iterator[None]:
+    """While the block runs in this thread, Oz's waits end within moments of ``cancel``
+    being set. Oz's ``timed_loop`` is replaced once for as long as any block runs."""
+    global _users, _oz_timed_loop
+    import oz.ozutil
+
+    with _lock:
+        if _users == 0:
+            _oz_timed_loop = oz.ozutil.timed_loop
+            oz.ozutil.timed_loop = _timed_loop
+        _users += 1
+    outer = getattr(_local, "cancel", None)
+    _local.cancel = cancel
+    try:
+        yield
+    finally:
+        _local.cancel = outer
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                oz.ozutil.timed_loop = _oz_timed_loop

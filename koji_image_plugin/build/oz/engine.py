@@ -172,8 +172,11 @@ class OzEngine:
             guest.generate_diskimage(size=spec.disk_size, force=True)
             report("installing")
             watch.start()
-            guest.install(install_timeout, True)
+            with compat.cancellable(self.cancel):
+                guest.install(install_timeout, True)
         except oz.OzException.OzException as exc:
+            if self.cancel.is_set():
+                raise CancelledError("the build was cancelled") from exc
             raise self._failure(exc, spec, arch, inactivity, paths) from exc
         except KojiImageError:
             raise
