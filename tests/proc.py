@@ -14,6 +14,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def child_processes(pid: int, *, running: bool = True) -> list[int]:
+    """The processes whose parent is ``pid`` (kojid's task processes); ``running``: not
+    the exited ones that stay zombies until their parent reaps them."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == pid and not (running and state == "Z"):
+                out.append(int(entry.name))
+    return out
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

@@ -9,12 +9,16 @@ VM test in test_plugins.py cancels a real build the same way."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import koji
+import pytest
 
 from tests.koji.test_plugins import SEED
 from tests.kojistub import client_session, start_hub, start_kojid
+from tests.proc import child_processes
 
 HUB_PLUGIN = '''
 import kojihub
@@ -31,7 +35,9 @@ def stubMakeTask(method, arglist, channel=None):
 BUILDER_PLUGIN = '''
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from koji.tasks import BaseTaskHandler
 
@@ -84,98 +90,77 @@ class SlowBuild(BaseTaskHandler):
 '''
 
 
-def kojid_children(pid: int) -> list[int]:
-    """kojid's task processes that still run (an exited one stays a zombie until kojid's
-    next poll reaps it)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-            if int(ppid) == pid and state != "Z":
-                out.append(int(entry.name))
-    return out
+@pytest.fixture
+def slow_kojid(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """The stand-in hub, and kojid with the small tasks above and kojid's own default
+    poll (sleeptime = 15): it learns of a cancel up to 15 s late."""
+    hubplugins, builderplugins = tmp_path / "hubplugins", tmp_path / "builderplugins"
+    for d, name, text in ((hubplugins, "stubmake", HUB_PLUGIN),
+                          (builderplugins, "stubslow", BUILDER_PLUGIN)):
+        d.mkdir()
+        (d / f"{name}.py").write_text(text)
+    h = start_hub(tmp_path / "top", SEED, tmp_path, plugin_path=hubplugins,
+                  plugins=("stubmake",))
+    d = start_kojid(h.url, h.topurl, "builder", "builder-pw", tmp_path / "kojid",
+                    plugin_path=builderplugins, plugins=("stubslow",), sleeptime=15)
+    try:
+        yield h, d
+    finally:
+        d.stop()
+        h.stop()
+
+
+def no_tracebacks(kojid: Any, hub_log: Path, refused: int = 0) -> None:
+    """Neither kojid nor the hub logged a traceback (``refused``: the uploads in flight
+    when the cancel came, which the hub logs as it logs every refusal)."""
+    assert "TRACEBACK" not in kojid.output(), kojid.output()[-3000:]
+    text = hub_log.read_text()
+    assert text.count("Traceback") <= refused, text[-3000:]
+
+
+def wait_for(marker: Path, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not (marker.exists() and marker.read_text().startswith(text)):
+        assert time.monotonic() < deadline, f"never {text}"
+        time.sleep(0.1)
 
 
 def test_a_cancelled_task_stops_by_itself_before_kojid_looks_and_nobody_logs_a_traceback(
-        tmp_path: Path) -> None:
-    hubplugins, builderplugins = tmp_path / "hubplugins", tmp_path / "builderplugins"
-    for d, name, text in ((hubplugins, "stubmake", HUB_PLUGIN),
-                          (builderplugins, "stubslow", BUILDER_PLUGIN)):
-        d.mkdir()
-        (d / f"{name}.py").write_text(text)
-    h = start_hub(tmp_path / "top", SEED, tmp_path, plugin_path=hubplugins,
-                  plugins=("stubmake",))
-    # kojid's own default poll: it learns of the cancel up to 15 s late
-    d = start_kojid(h.url, h.topurl, "builder", "builder-pw", tmp_path / "kojid",
-                    plugin_path=builderplugins, plugins=("stubslow",), sleeptime=15)
-    try:
-        session = client_session(h, "releng", "releng-pw")
-        marker = tmp_path / "marker"
-        task_id = session.stubMakeTask("stubSlowBuild", [str(marker)])
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert time.monotonic() < deadline, "the task never started"
-            time.sleep(0.2)
-        time.sleep(6)  # past one log upload
-        t0, w0 = time.monotonic(), time.time()
-        session.cancelTask(task_id)
-        while not marker.read_text().startswith("stopped"):
-            assert time.monotonic() - t0 < 10, "the work did not see the cancel"
-            time.sleep(0.1)
-        stopped = float(marker.read_text().split()[1])
-        while kojid_children(d.proc.pid):
-            assert time.monotonic() - t0 < 12, "the task process outlived the cancel"
-            time.sleep(0.1)
-        gone = time.monotonic() - t0
-        print(f"cancel: work stopped after {stopped - w0:.1f} s, task process gone after "
-              f"{gone:.1f} s (kojid polls every 15 s)")
-        assert gone < 8
-        assert session.getTaskInfo(task_id)["state"] == koji.TASK_STATES["CANCELED"]
-        # the logs written before the cancel were streamed; nothing after it was refused
-        log = tmp_path / "top" / "work" / koji.pathinfo.taskrelpath(task_id) / "slow.log"
-        assert log.read_text() == "working\n"
-    finally:
-        d.stop()
-        h.stop()
-    assert "TRACEBACK" not in d.output(), d.output()[-3000:]
-    hub_log = (tmp_path / "hub-requests.log").read_text()
-    assert "Traceback" not in hub_log and "does not own task" not in hub_log, hub_log[-3000:]
+        tmp_path: Path, slow_kojid: tuple[Any, Any]) -> None:
+    h, d = slow_kojid
+    session = client_session(h, "releng", "releng-pw")
+    marker = tmp_path / "marker"
+    task_id = session.stubMakeTask("stubSlowBuild", [str(marker)])
+    wait_for(marker, "started", 60)
+    time.sleep(6)  # past one log upload
+    t0, w0 = time.monotonic(), time.time()
+    session.cancelTask(task_id)
+    wait_for(marker, "stopped", 10)
+    stopped = float(marker.read_text().split()[1])
+    while child_processes(d.proc.pid):
+        assert time.monotonic() - t0 < 8, "the task process outlived the cancel"
+        time.sleep(0.1)
+    print(f"cancel: work stopped after {stopped - w0:.1f} s, task process gone after "
+          f"{time.monotonic() - t0:.1f} s (kojid polls every 15 s)")
+    assert session.getTaskInfo(task_id)["state"] == koji.TASK_STATES["CANCELED"]
+    # the logs written before the cancel were streamed; nothing after it was refused
+    log = tmp_path / "top" / "work" / koji.pathinfo.taskrelpath(task_id) / "slow.log"
+    assert log.read_text() == "working\n"
+    no_tracebacks(d, tmp_path / "hub-requests.log")
 
 
 def test_a_cancel_during_the_uploads_after_the_build_ends_the_task_quietly(
-        tmp_path: Path) -> None:
-    hubplugins, builderplugins = tmp_path / "hubplugins", tmp_path / "builderplugins"
-    for d, name, text in ((hubplugins, "stubmake", HUB_PLUGIN),
-                          (builderplugins, "stubslow", BUILDER_PLUGIN)):
-        d.mkdir()
-        (d / f"{name}.py").write_text(text)
-    h = start_hub(tmp_path / "top", SEED, tmp_path, plugin_path=hubplugins,
-                  plugins=("stubmake",))
-    d = start_kojid(h.url, h.topurl, "builder", "builder-pw", tmp_path / "kojid",
-                    plugin_path=builderplugins, plugins=("stubslow",), sleeptime=15)
-    try:
-        session = client_session(h, "releng", "releng-pw")
-        marker = tmp_path / "marker"
-        task_id = session.stubMakeTask("stubUploadingBuild", [str(marker)])
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert time.monotonic() < deadline, "the uploads never started"
-            time.sleep(0.2)
-        time.sleep(1)
-        t0 = time.monotonic()
-        session.cancelTask(task_id)
-        while kojid_children(d.proc.pid):
-            assert time.monotonic() - t0 < 8, "the task went on uploading"
-            time.sleep(0.1)
-        print(f"cancel during uploads: task gone after {time.monotonic() - t0:.1f} s")
-    finally:
-        d.stop()
-        h.stop()
-    assert "TRACEBACK" not in d.output(), d.output()[-3000:]
-    # the one upload the hub refused as the cancel came is all it logs
-    assert (tmp_path / "hub-requests.log").read_text().count(
-        "koji.ActionNotAllowed: host 1 does not own task") <= 1
+        tmp_path: Path, slow_kojid: tuple[Any, Any]) -> None:
+    h, d = slow_kojid
+    session = client_session(h, "releng", "releng-pw")
+    marker = tmp_path / "marker"
+    task_id = session.stubMakeTask("stubUploadingBuild", [str(marker)])
+    wait_for(marker, "uploading", 60)
+    time.sleep(1)
+    t0 = time.monotonic()
+    session.cancelTask(task_id)
+    while child_processes(d.proc.pid):
+        assert time.monotonic() - t0 < 8, "the task went on uploading"
+        time.sleep(0.1)
+    print(f"cancel during uploads: task gone after {time.monotonic() - t0:.1f} s")
+    no_tracebacks(d, tmp_path / "hub-requests.log", refused=1)

@@ -7,7 +7,6 @@ import hashlib
 import os
 import time
 import urllib.request
-from pathlib import Path
 
 import koji
 import pytest
@@ -19,6 +18,7 @@ from tests.kojistub import (
     start_kojid,
     write_client_config,
 )
+from tests.proc import child_processes
 
 SEED = {
     "users": [
@@ -111,17 +111,8 @@ def stub(tmp_path_factory):
 
 
 def task_processes(kojid_pid: int) -> list[int]:
-    """Processes forked by kojid (its task processes)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == kojid_pid:
-                pids.append(int(entry.name))
-    return pids
+    """Processes forked by kojid (its task processes), exited ones not yet reaped too."""
+    return child_processes(kojid_pid, running=False)
 
 
 def wait_state(session, task_id, states, timeout=15.0):
