@@ -27,7 +27,7 @@ from koji_cli.lib import (
 # The koji command loads every plugin at start: an import error here would break all of
 # koji's commands, so a broken install only breaks these two.
 try:
-    from koji_image_plugin.errors import KojiImageError
+    from koji_image_plugin.errors import KojiImageError, listed
     from koji_image_plugin.koji import request
     from koji_image_plugin.koji.info import format_info
     from koji_image_plugin.spec.distro import AUTO_KEYS
@@ -58,6 +58,9 @@ def _parser():
     add("--config", metavar="FILE", help="YAML spec or koji image-build INI file")
     add("--kickstart", metavar="FILE", help="kickstart (Fedora) or preseed (Debian) file "
         "to upload; with --ksurl, its path inside the SCM checkout")
+    add("--allow-outside-files", action="store_true", default=False,
+        help="let the --config spec name a kickstart/preseed outside its own directory "
+        "(through .., an absolute path or a symlink): it is uploaded to the hub")
     add("--ksurl", metavar="SCMURL", help="SCM URL to check the kickstart out of, "
         "e.g. git+https://pagure.io/fedora-kickstarts.git#f19")
     add("--ksversion", metavar="VERSION", help="accepted for koji image-build users; Oz "
@@ -97,7 +100,7 @@ def _parser():
 
 
 def _fail(parser, problems):
-    lines = [str(p) for p in problems]
+    lines = listed(problems)
     parser.error("invalid cloud image request:\n  " + "\n  ".join(lines))
 
 
@@ -154,12 +157,14 @@ def _request(parser, options, args):
         data["can_fail"] = options.can_fail  # build_request reads Koji's arch spellings
     if options.no_boot_test:
         data["boot_test"] = dict(data.get("boot_test") or {}, enabled=False)
+    allow_outside = options.allow_outside_files
     if options.kickstart:  # Koji's name for either file; prepare() moves it for Debian
         for key in AUTO_KEYS:
             data.pop(key, None)
         data["kickstart"] = options.kickstart
         base = Path.cwd()
-    prepared, problems = request.prepare(data, base)
+        allow_outside = True  # named on the command line: the user chose it
+    prepared, problems = request.prepare(data, base, allow_outside=allow_outside)
     if problems:
         _fail(parser, problems)
     return prepared
@@ -271,7 +276,7 @@ def handle_cloud_image_upload(goptions, session, args):
         parser.error("name a cloud: --ec2, --ec2-region REGION or --glance CLOUD")
     problems = check_upload(opts, "opts")
     if problems:
-        error("; ".join(str(p) for p in problems))
+        error("; ".join(listed(problems)))
     quiet = goptions.quiet if options.quiet is None else options.quiet
     activate_session(session, goptions)
     task_id = session.cloudImageUpload(args[0], opts, priority=options.priority)

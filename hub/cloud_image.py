@@ -28,7 +28,7 @@ logger = logging.getLogger('koji.plugin.cloud_image')
 
 try:
     from koji_image_plugin.clouds import records as upload_records
-    from koji_image_plugin.errors import KojiImageError, Problem
+    from koji_image_plugin.errors import KojiImageError, Problem, listed, quote
     from koji_image_plugin.koji import record, request
     from koji_image_plugin.spec.distro import AUTO_KEYS
     from koji_image_plugin.spec.upload import Cloud, check_upload
@@ -65,7 +65,7 @@ def cloudImageBuild(name, version, target, arches, opts=None, priority=None):
     problems += _check_upload(data)
     if problems:
         raise koji.ParameterError('invalid cloud image request: '
-                                  + '; '.join(str(p) for p in problems))
+                                  + '; '.join(listed(problems)))
     task_opts = _task_opts(priority)
     args = {k: data.pop(k) for k in ('name', 'version', 'target', 'arches')}
     return kojihub.make_task('cloudImageBuild',
@@ -86,7 +86,10 @@ def cloudImageUpload(build, opts=None, priority=None):
     problems = check_upload(opts, 'opts')
     if problems:
         raise koji.ParameterError('invalid cloud image upload: '
-                                  + '; '.join(str(p) for p in problems))
+                                  + '; '.join(listed(problems)))
+    if not isinstance(build, (str, int)) or isinstance(build, bool):
+        raise koji.ParameterError('build: give a build NVR or id, not '
+                                  f'{type(build).__name__}')
     binfo = kojihub.get_build(build, strict=True)
     if record.RECORD_KEY not in (binfo.get('extra') or {}):
         raise koji.ParameterError(f"build: {binfo['nvr']} is not a cloud image build")
@@ -120,7 +123,9 @@ def cloudImageUpload(build, opts=None, priority=None):
 def _task_opts(priority):
     task_opts = {'channel': 'image'}
     if priority is not None:
-        priority = kojihub.convert_value(priority, cast=int)
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise koji.ParameterError('priority: must be a whole number (0 or more; '
+                                      f'negative for admins), not {type(priority).__name__}')
         if priority < 0 and not context.session.hasPerm('admin'):
             raise koji.ActionNotAllowed('priority: only admins may create high-priority '
                                         'tasks; use 0 or more')
@@ -164,7 +169,7 @@ def _check_upload(data):
 def _check_target(data):
     target = kojihub.get_build_target(data['target'])
     if not target:
-        return [Problem('target', f"no build target {data['target']!r}; see "
+        return [Problem('target', f"no build target {quote(data['target'])}; see "
                                 "koji list-targets")]
     config = kojihub.RootExports().getBuildConfig(target['build_tag'])
     tag_arches = {koji.canonArch(a) for a in (config.get('arches') or '').split()}

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 
 
 def quote(value: object, limit: int = 80) -> str:
-    """A value the user gave, as a message shows it: escaped, and cut when long."""
-    text = value if isinstance(value, str) else repr(value)
-    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+    """A value the user gave, as a message shows it: escaped (repr), and cut when long,
+    so a message stays one short line whatever the input."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    cut = repr(value[:limit] if isinstance(value, str) else text[:limit])
+    return cut[:limit - 4] + "...'" if isinstance(value, str) else cut[1:limit - 3] + "..."
 
 
 class KojiImageError(Exception):
@@ -26,6 +30,19 @@ class Problem:
         return f"{self.field}: {self.message}"
 
 
+#: problems shown of one input; the rest are counted (fix these first, then look again)
+MAX_SHOWN = 20
+
+
+def listed(problems: list[Problem]) -> list[str]:
+    """The problems as lines to show: the first :data:`MAX_SHOWN`, then a count of the
+    rest, so a hostile input cannot make a message of megabytes."""
+    lines = [str(p) for p in problems[:MAX_SHOWN]]
+    if len(problems) > MAX_SHOWN:
+        lines.append(f"(and {len(problems) - MAX_SHOWN} more problems; fix these first)")
+    return lines
+
+
 class SpecError(KojiImageError):
     """A spec with one or more problems; all of them are reported at once."""
 
@@ -33,7 +50,7 @@ class SpecError(KojiImageError):
         self.source = source
         self.problems = sorted(problems, key=lambda p: (p.field, p.message))
         super().__init__(f"{source}: {len(self.problems)} problem(s): "
-                         + "; ".join(str(p) for p in self.problems))
+                         + "; ".join(listed(self.problems)))
 
 
 class ToolMissingError(KojiImageError):
@@ -56,6 +73,15 @@ class ToolError(KojiImageError):
         self.tail = tail
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
         super().__init__(f"{tool} failed with exit status {returncode}: {last} (log: {log})")
+
+
+class InputError(KojiImageError):
+    """Bad input on the command line (an option, a file it names); nothing was done."""
+
+
+class RecordError(KojiImageError):
+    """A record this project wrote (manifest.json, uploads.json, drop.json, a weekly
+    state) is damaged or was written by hand wrongly; nothing was done with it."""
 
 
 class CancelledError(KojiImageError):

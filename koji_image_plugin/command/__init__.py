@@ -12,14 +12,26 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from ..errors import CancelledError, ConfigError, KojiImageError, SpecError
-from ..release.drop import DropInputError
+from ..errors import (
+    CancelledError,
+    ConfigError,
+    InputError,
+    KojiImageError,
+    RecordError,
+    SpecError,
+    listed,
+)
 from .build import cmd_boot_test, cmd_build, cmd_config, cmd_validate
 from .parser import parser
 from .release import cmd_drop, cmd_weekly
 from .upload import cmd_upload
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 1, 2, 130
+#: an error line is cut to this (its start names the field, its end the fix): a value
+#: that was quoted whole (a 100 KB path the system named) does not flood the terminal
+MAX_LINE = 500
+#: a spec's path as each of its problem lines starts with it
+MAX_SOURCE = 200
 
 log = logging.getLogger("koji_image_plugin")
 
@@ -33,6 +45,12 @@ def _logging(verbose: bool) -> None:
         # Oz's own chatter goes to logs/oz-ARCH.log; the terminal gets its warnings only.
         handler.addFilter(lambda r: not r.name.startswith("oz") or r.levelno >= logging.WARNING)
     logging.basicConfig(level=logging.DEBUG, handlers=[handler])
+
+
+def _say(line: str) -> None:
+    if len(line) > MAX_LINE:
+        line = f"{line[:MAX_LINE // 2]}...{line[-(MAX_LINE // 2 - 3):]}"
+    print(line, file=sys.stderr)
 
 
 def _run(args: argparse.Namespace, cancel: threading.Event) -> int:
@@ -61,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args, cancel)
     except SpecError as exc:
-        for problem in exc.problems:
-            print(f"koji-image: {exc.source}: {problem}", file=sys.stderr)
+        source = exc.source if len(exc.source) <= MAX_SOURCE else (
+            f"{exc.source[:MAX_SOURCE // 2]}...{exc.source[-MAX_SOURCE // 4:]}")
+        for line in listed(exc.problems):
+            _say(f"koji-image: {source}: {line}")
         return EXIT_BAD_INPUT
-    except (DropInputError, ConfigError) as exc:
-        print(f"koji-image: {exc}", file=sys.stderr)
+    except (InputError, ConfigError, RecordError) as exc:
+        _say(f"koji-image: {exc}")
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, CancelledError):
         cancel.set()
@@ -76,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             print("koji-image: cancelled; nothing was left behind", file=sys.stderr)
         return EXIT_CANCELLED
     except KojiImageError as exc:
-        print(f"koji-image: {exc}", file=sys.stderr)
+        _say(f"koji-image: {exc}")
         return EXIT_FAILED
     except OSError as exc:
         if exc.errno == 28:

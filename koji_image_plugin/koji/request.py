@@ -17,14 +17,14 @@ from typing import Any
 from ..errors import Problem, quote
 from ..spec.arches import Arch
 from ..spec.distro import AUTO_KEYS, auto_file_key
-from ..spec.image import check
+from ..spec.image import check, file_problem
 from ..spec.urls import HUB, shape_problem
 
 #: Where the CLI uploads a kickstart or preseed in the hub's work dir
 #: (``koji_cli.lib.unique_path(UPLOAD_PREFIX)/FILE``); the builder fetches it from there.
 UPLOAD_PREFIX = "cli-cloud-image"
 UPLOAD_RE = re.compile(rf"^{UPLOAD_PREFIX}/[A-Za-z0-9_-][A-Za-z0-9._-]*/"
-                       r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
+                       r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*\Z")
 #: koji.daemon.SCM.types, flattened (a test checks they agree).
 SCM_SCHEMES = ("cvs://", "cvs+ssh://", "git://", "git+http://", "git+https://",
                "git+rsync://", "git+ssh://", "svn://", "svn+http://", "svn+https://",
@@ -96,10 +96,10 @@ def check_request(data: Mapping[str, Any]) -> list[Problem]:
         if ksurl is not None:
             parts = value.split("/")
             if value.startswith("/") or ".." in parts:
-                problems.append(Problem(key, f"{value!r} must be a path inside the ksurl "
+                problems.append(Problem(key, f"{quote(value)} must be a path inside the ksurl "
                                         "checkout, without '..' or a leading '/'"))
         elif not UPLOAD_RE.match(value):
-            problems.append(Problem(key, f"{value!r} is not an uploaded file; give "
+            problems.append(Problem(key, f"{quote(value)} is not an uploaded file; give "
                                     f"--{key} "
                                     "FILE to the CLI (it uploads it) or a ksurl"))
     return problems
@@ -129,17 +129,19 @@ class Prepared:
                                            self.arches, self.opts, priority=priority))
 
 
-def prepare(data: Mapping[str, Any], base_dir: Path) -> tuple[Prepared | None, list[Problem]]:
+def prepare(data: Mapping[str, Any], base_dir: Path, *, allow_outside: bool = False
+            ) -> tuple[Prepared | None, list[Problem]]:
     """A spec mapping as a hub request, its install file relative to ``base_dir``; or
-    every problem with it (the file missing among them), before anything is uploaded."""
+    every problem with it (the file missing, or outside ``base_dir`` unless
+    ``allow_outside``, among them), before anything is uploaded."""
     data = dict(data)
     key = auto_file_key(data)
     local = None
     problems = []
-    if data.get(key) and not data.get("ksurl"):
+    if isinstance(data.get(key), str) and data[key] and not data.get("ksurl"):
         local = base_dir / data[key]
-        if not local.is_file():
-            problems.append(Problem(key, f"file {str(local)!r} does not exist"))
+        why = file_problem(base_dir, data[key], allow_outside)
+        problems += [Problem(key, why)] if why else []
         # checked as the hub will see it: a file this upload puts there
         data[key] = f"{UPLOAD_PREFIX}/check/{local.name}"
     name, version, target, arches = (data.pop(k, None) for k in ARGUMENTS)

@@ -60,7 +60,7 @@ class Arch(enum.StrEnum):
     def parse(cls, text: str) -> Arch:
         """Accept Koji's and distros' spellings (``i386``, ``i586``, ``amd64``)."""
         aliases = {"i386": "i686", "i586": "i686", "amd64": "x86_64"}
-        return cls(aliases.get(text.strip(), text.strip()))
+        return cls(aliases.get(text, text))
 
 
 _NAMES = {

@@ -20,7 +20,9 @@ from .settings import Section, Setting, json_properties
 from .upload import REGION_RE
 
 EC2_SERVICES = ("ec2", "ebs", "s3")
-ROOT_DEVICE_RE = r"^/dev/(xvd[a-z]|sd[a-z][0-9]?)$"
+ROOT_DEVICE_RE = r"^/dev/(xvd[a-z]|sd[a-z][0-9]?)\Z"
+#: S3's rule for bucket names (lower case, digits, dots and dashes, 3 to 63)
+BUCKET_RE = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z"
 VISIBILITIES = ("private", "shared", "community", "public")
 #: Glance's longest property value
 PROPERTY_MAX = 255
@@ -111,6 +113,12 @@ def _root_device(value: str) -> str | None:
     return "use a device name such as /dev/xvda or /dev/sda1"
 
 
+def _bucket(value: str) -> str | None:
+    if re.match(BUCKET_RE, value):
+        return None
+    return "use an S3 bucket name: 3 to 63 of a-z, 0-9, '.' and '-'"
+
+
 def _ec2_settings() -> tuple[Setting, ...]:
     def seconds(key: str, default: int, low: int, what: str) -> Setting:
         return Setting(key, key, "int", default, what, low=low)
@@ -133,7 +141,8 @@ def _ec2_settings() -> tuple[Setting, ...]:
         Setting("copy", "copy", "choice", "copy-image", "how the other regions get the "
                 "AMI: CopyImage, or the blocks uploaded into each",
                 choices=("copy-image", "upload")),
-        Setting("bucket", "bucket", "text", None, "the S3 bucket s3-import stages disks in"),
+        Setting("bucket", "bucket", "text", None, "the S3 bucket s3-import stages disks in",
+                check=_bucket),
         Setting("workers", "workers", "int", 16, "blocks uploaded at once", low=1, high=256),
         seconds("stall_timeout", 300, 5, "seconds without a block written before the "
                 "upload counts as stalled"),

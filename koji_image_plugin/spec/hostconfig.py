@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CloudConfigError, ConfigError, HostError, SpecError
+from ..files import read_regular
 from . import settings
 from .cloudconfig import EC2_SECTION, GLANCE_SECTION, Ec2Config, GlanceTarget
 from .settings import Section, Setting
@@ -39,6 +40,8 @@ DOMAIN_TYPES = ("auto", "kvm", "qemu")
 #: install and inactivity timeouts when the config gives none: (KVM, TCG)
 INSTALL_TIMEOUTS = (1200, 3600)
 INACTIVITY_TIMEOUTS = (300, 600)
+#: a host config is a small INI file; a bigger one is not read
+MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -157,12 +160,16 @@ def read(path: Path) -> settings.Parsed:
     """Every section of the file read against the tables; a missing file is the
     defaults. Each reader below refuses the problems of the sections it reads."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_regular(path, MAX_BYTES)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         return settings.Parsed()
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise ConfigError(f"{path}: cannot read it: {why}") from exc
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{path}: is over {MAX_BYTES >> 20} MiB; a host config is a "
+                          "small INI file")
     return settings.parse(text, SECTIONS, str(path))
 
 

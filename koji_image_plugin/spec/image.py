@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import Problem, SpecError
+from ..errors import Problem, SpecError, quote
+from ..files import within
 from .arches import Arch
 from .distro import AUTO_KEYS, Distro, Family
 from .formats import ImageFormat
@@ -140,10 +141,12 @@ def default_release(today: datetime.date | None = None) -> str:
 
 # -- validation ---------------------------------------------------------------------
 
-def check(data: Any, base_dir: Path | None, edge: Edge = LOCAL) -> list[Problem]:
+def check(data: Any, base_dir: Path | None, edge: Edge = LOCAL,
+          allow_outside: bool = False) -> list[Problem]:
     """Every problem with a raw spec mapping: schema first, then what a schema can't say.
     ``base_dir``: where the spec's files are (a local build); None for a hub request.
-    ``edge``: where it is built, which decides what its URLs may be."""
+    ``edge``: where it is built, which decides what its URLs may be. ``allow_outside``:
+    the files the spec names may be outside ``base_dir`` (the user said so)."""
     if not isinstance(data, Mapping):
         return [Problem("(top level)", "a spec must be a mapping of fields to values")]
     problems = collect(SCHEMA, dict(data))
@@ -158,7 +161,7 @@ def check(data: Any, base_dir: Path | None, edge: Edge = LOCAL) -> list[Problem]
             why = url_problem(repo, edge) if isinstance(repo, str) else None
             problems += [Problem(f"repos[{i}]", why)] if why else []
     if base_dir is not None:
-        problems += _file_problems(data, base_dir, bad)
+        problems += _file_problems(data, base_dir, bad, allow_outside)
     problems += _cross_field_problems(data, bad)
     return problems
 
@@ -182,7 +185,8 @@ def _distro_problems(data: Mapping[str, Any], distro: Distro) -> list[Problem]:
     return problems
 
 
-def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str]) -> list[Problem]:
+def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str],
+                   allow_outside: bool) -> list[Problem]:
     """A local build reads its kickstart/preseed from next to the spec."""
     if "ksurl" in data:
         return [Problem("ksurl", "an SCM kickstart is checked out by the hub build; for a "
@@ -191,9 +195,29 @@ def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str]) -> li
     problems = []
     for key in AUTO_KEYS:
         value = data.get(key)
-        if key not in bad and isinstance(value, str) and not (base_dir / value).is_file():
-            problems.append(Problem(key, f"file {str(base_dir / value)!r} does not exist"))
+        if key not in bad and isinstance(value, str):
+            why = file_problem(base_dir, value, allow_outside)
+            problems += [Problem(key, why)] if why else []
     return problems
+
+
+def file_problem(base_dir: Path, name: str, allow_outside: bool = False) -> str | None:
+    """Why a file a spec names cannot be used: missing, or outside the spec's directory
+    (``..``, an absolute path, a symlink) unless ``allow_outside``."""
+    path, why = within(base_dir, name)
+    if why == "outside" and not allow_outside:
+        return (f"{quote(name)} is outside the spec's directory {base_dir}; put the file "
+                "there, or give --allow-outside-files")
+    if why == "outside":  # allowed: it need only be a regular file
+        try:
+            why = None if path.resolve(strict=True).is_file() else "not a file"
+        except (OSError, RuntimeError):
+            why = "missing"
+    if why == "missing":
+        return f"file {quote(str(path))} does not exist"
+    if why == "not a file":
+        return f"{quote(str(path))} is not a regular file"
+    return None
 
 
 def _cross_field_problems(data: Mapping[str, Any], bad: set[str]) -> list[Problem]:
@@ -209,17 +233,18 @@ def _cross_field_problems(data: Mapping[str, Any], bad: set[str]) -> list[Proble
         problems += check_upload(data["upload"])
     can_fail = data.get("can_fail")
     arches = data.get("arches")
-    if isinstance(can_fail, list) and isinstance(arches, list):
-        problems += [Problem("can_fail", f"{a!r} is not among arches")
+    if isinstance(can_fail, list) and isinstance(arches, list) and not {"can_fail",
+                                                                        "arches"} & bad:
+        problems += [Problem("can_fail", f"{quote(a)} is not among arches")
                      for a in can_fail if a not in arches]
     return problems
 
 
 def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None,
-              today: datetime.date | None = None) -> ImageSpec:
+              today: datetime.date | None = None, allow_outside: bool = False) -> ImageSpec:
     """Validate a raw mapping and build the frozen spec, or raise SpecError with all
     problems."""
-    problems = check(data, base_dir)
+    problems = check(data, base_dir, allow_outside=allow_outside)
     if problems:
         raise SpecError(source, problems)
     d = {**DEFAULTS, **data}

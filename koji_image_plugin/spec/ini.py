@@ -8,10 +8,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import Problem, SpecError
+from ..errors import Problem, SpecError, quote
 from .arches import Arch
 from .distro import auto_file_key
 from .formats import from_koji_name
+from .settings import syntax_problem
 
 SECTION = "image-build"
 BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
@@ -32,7 +33,7 @@ def _text(value: str) -> str:
 def _flag(value: str) -> bool:
     flag = value.strip().lower()
     if flag not in BOOLEANS:
-        raise ValueError(f"{value!r} is not a yes/no value; use true or false")
+        raise ValueError(f"{quote(value)} is not a yes/no value; use true or false")
     return BOOLEANS[flag]
 
 
@@ -40,7 +41,7 @@ def _gib(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a whole number of GiB") from None
+        raise ValueError(f"{quote(value)} is not a whole number of GiB") from None
 
 
 def _can_fail(value: str) -> list[str]:
@@ -72,7 +73,8 @@ def ini_to_dict(text: str, source: str) -> dict[str, Any]:
     try:
         parser.read_string(text, source=source)
     except configparser.Error as exc:
-        raise SpecError(source, [Problem("(file)", str(exc).splitlines()[0])]) from exc
+        where, what = syntax_problem(exc)
+        raise SpecError(source, [Problem(where, what)]) from None
     if not parser.has_section(SECTION):
         raise SpecError(source, [Problem(f"[{SECTION}]", "section is missing; Koji's "
                                          "image-build config has one [image-build] section")])

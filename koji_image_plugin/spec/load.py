@@ -1,38 +1,98 @@
-"""Reading a spec file: YAML (this project's format) or a Koji image-build INI file."""
+"""Reading a spec file: YAML (this project's format) or a Koji image-build INI file.
+
+What is read is bounded before it is parsed: at most MAX_BYTES of UTF-8 text, YAML with
+at most MAX_ALIASES aliases (an alias bomb expands to gigabytes) nested at most
+MAX_DEPTH deep (deeper would exhaust the parser's recursion), read with libyaml's C
+loader where the system has it. Each refusal is one line naming the file.
+"""
 
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import Problem, SpecError
+from ..files import read_regular
 from .image import ImageSpec, from_dict
-from .ini import ini_to_dict, is_koji_ini
+from .ini import SECTION, ini_to_dict, is_koji_ini
+
+MAX_BYTES = 1 << 20
+MAX_ALIASES = 100
+MAX_DEPTH = 64
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: an INI section header as a file's first line (``[something]``, no spaces or commas)
+_INI_HEADER = re.compile(r"^\s*\[[A-Za-z0-9_.:-]+\]\s*$")
+
+
+def read_text(path: Path, what: str = "a spec") -> str:
+    """The file's text: refused when it cannot be read, is too big or is not UTF-8."""
+    source = str(path)
+    try:
+        data = read_regular(path, MAX_BYTES)
+    except OSError as exc:
+        raise SpecError(source, [Problem("(file)", f"cannot read it: {exc.strerror}")]) from exc
+    if len(data) > MAX_BYTES:
+        raise SpecError(source, [Problem("(file)", f"is over {MAX_BYTES >> 20} MiB; {what} "
+                                         "is a small text file")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(source, [Problem("(file)", f"is not UTF-8 text (byte {exc.start}); "
+                                         f"give {what} in YAML")]) from None
 
 
 def read(path: Path) -> Any:
     """The raw mapping of a YAML spec or a Koji image-build INI file (by its
     ``[image-build]``), not yet validated."""
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(source, [Problem("(file)", f"cannot read it: {exc.strerror}")]) from exc
+    text = read_text(path)
     if is_koji_ini(text):
         return ini_to_dict(text, source)
+    first = next((ln for ln in text.splitlines() if ln.strip() and not
+                  ln.lstrip().startswith(("#", ";"))), "")
+    if _INI_HEADER.match(first):
+        raise SpecError(source, [Problem(f"[{SECTION}]", "section is missing: this is an INI "
+                                         f"file, and Koji's image-build config has one "
+                                         f"[{SECTION}] section")])
+    return load_yaml(text, source)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """YAML, bounded (see the module docstring); one SpecError line when it is not."""
     try:
-        return yaml.safe_load(text)
+        _check_shape(text, source)
+        return yaml.load(text, Loader=LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
-        raise SpecError(source, [Problem(where, f"not valid YAML: "
-                                 f"{getattr(exc, 'problem', exc)}")]) from exc
+        detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(source, [Problem(where, f"not valid YAML: {detail}")]) from None
 
 
-def load(path: Path, today: datetime.date | None = None) -> ImageSpec:
-    """Read and check a spec file; relative file names in it are relative to it."""
+def _check_shape(text: str, source: str) -> None:
+    aliases = depth = 0
+    for event in yaml.parse(text, Loader=LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise SpecError(source, [Problem("(file)", f"uses over {MAX_ALIASES} YAML "
+                                                 "aliases; write the values out")])
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(source, [Problem("(file)", f"nests deeper than {MAX_DEPTH} "
+                                                 "levels; a spec is a few levels deep")])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def load(path: Path, today: datetime.date | None = None,
+         allow_outside: bool = False) -> ImageSpec:
+    """Read and check a spec file; relative file names in it are relative to it, and the
+    files it names must be inside its directory unless ``allow_outside``."""
     return from_dict(read(path), source=str(path), base_dir=path.parent.resolve(),
-                     today=today)
+                     today=today, allow_outside=allow_outside)

@@ -14,9 +14,13 @@ from typing import Any
 
 import jsonschema
 
-from ..errors import Problem
+from ..errors import Problem, quote
 
 TOP = "(top level)"
+#: a message longer than this quotes its value only in part
+MAX_MESSAGE = 200
+#: problems collected of one input at most
+MAX_PROBLEMS = 100
 
 
 def collect(schema: Mapping[str, Any], data: Any, *, prefix: str = "",
@@ -26,6 +30,8 @@ def collect(schema: Mapping[str, Any], data: Any, *, prefix: str = "",
     problems: list[Problem] = []
     for err in validator.iter_errors(data):
         problems += _plain(err) if plain else explain(err)
+        if len(problems) >= MAX_PROBLEMS:  # more than anyone reads; see errors.listed
+            break
     if not prefix:
         return problems
     return [Problem(f"{prefix}.{p.field}" if p.field != TOP else prefix, p.message)
@@ -52,15 +58,39 @@ def _unknown(err: jsonschema.ValidationError, prefix: str) -> list[Problem]:
     known = schema.get("properties", {})
     allowed = ", ".join(sorted(known))
     instance: Any = err.instance
-    return [Problem(prefix + str(x), f"unknown field; allowed fields: {allowed}")
-            for x in sorted(set(instance) - set(known))]
+    unknown = [prefix + _field(x) for x in sorted(set(instance) - set(known), key=str)]
+    # the allowed fields once: ten thousand unknown keys must not repeat them each time
+    return [Problem(field, f"unknown field; allowed fields: {allowed}" if i == 0 else
+                    f"unknown field (the allowed fields are listed at {unknown[0]})")
+            for i, field in enumerate(unknown)]
+
+
+def _field(name: object) -> str:
+    """A field name as a message names it: a strange one quoted (and cut)."""
+    text = str(name)
+    return text if text.isidentifier() and len(text) <= 40 else quote(name, 40)
+
+
+def _shown(pattern: str) -> str:
+    """A pattern as a message shows it: ``\\Z`` (end of text, not before a newline as
+    ``$`` is) written as the familiar ``$``."""
+    return pattern.replace("\\Z", "$")
 
 
 def _plain(err: jsonschema.ValidationError) -> list[Problem]:
     path = ".".join(str(p) for p in err.absolute_path)
     if err.validator == "additionalProperties":
         return _unknown(err, f"{path}." if path else "")
-    return [Problem(path or "(file)", err.message)]
+    message = err.message
+    if err.validator == "pattern":
+        hint = err.schema.get("description") if isinstance(err.schema, dict) else None
+        message = f"{quote(err.instance)} " + (
+            f"is not valid: {hint}" if hint else
+            f"does not match {_shown(str(err.validator_value))!r}")
+    if len(message) > MAX_MESSAGE:  # jsonschema quotes the whole value
+        message = f"{quote(err.instance)} is not valid ({err.validator} " \
+                  f"{quote(err.validator_value)})"
+    return [Problem(path or "(file)", message)]
 
 
 def _explain_one(err: jsonschema.ValidationError) -> Problem:
@@ -74,18 +104,18 @@ def _explain_one(err: jsonschema.ValidationError) -> Problem:
         return Problem(f"{at}.{name}" if err.absolute_path else name,
                        "is required; add it to the spec")
     if v == "enum":
-        return Problem(at, f"{err.instance!r} is not allowed; use one of: "
+        return Problem(at, f"{quote(err.instance)} is not allowed; use one of: "
                        + ", ".join(str(x) for x in value))
     if v == "propertyNames":
-        return Problem(at, f"{err.instance!r} has an unknown key; keys must be one of: "
+        return Problem(at, f"{quote(err.instance)} has an unknown key; keys must be one of: "
                        + ", ".join(str(x) for x in value.get("enum", [])))
     if v == "pattern":
-        hint = schema.get("description", f"must match {value}")
-        return Problem(at, f"{err.instance!r} is not valid: {hint}")
+        hint = schema.get("description", f"must match {_shown(value)}")
+        return Problem(at, f"{quote(err.instance)} is not valid: {hint}")
     if v == "type":
         want = " or ".join(value) if isinstance(value, list) else value
         if isinstance(err.instance, float) and "string" in str(want):
-            return Problem(at, f"{err.instance!r} was read as a number; quote it, "
+            return Problem(at, f"{quote(err.instance)} was read as a number; quote it, "
                            f"e.g. '{err.instance}'")
         return Problem(at, f"must be of type {want}, not {type(err.instance).__name__}")
     if v in ("minimum", "maximum"):
@@ -97,4 +127,11 @@ def _explain_one(err: jsonschema.ValidationError) -> Problem:
         return Problem(at, "lists an item twice; list each once")
     if v == "minLength":
         return Problem(at, "must not be empty")
+    instance: Any = err.instance
+    if v == "maxLength":
+        return Problem(at, f"is {len(instance)} characters long; at most {value}")
+    if v in ("maxItems", "maxProperties"):
+        return Problem(at, f"has {len(instance)} entries; at most {value}")
+    if len(err.message) > MAX_MESSAGE:
+        return Problem(at, f"{quote(err.instance)} is not valid ({v} {quote(value)})")
     return Problem(at, err.message)

@@ -11,9 +11,19 @@ from .formats import ImageFormat
 from .upload import UPLOAD_SCHEMA
 from .variants import Variant
 
-NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._+-]*$"
-VR_RE = r"^[A-Za-z0-9][A-Za-z0-9._+~]*$"
-DISTRO_RE = rf"^({'|'.join(f.value for f in Family)})-([0-9]+|rawhide)$"
+#: Patterns end in \Z: "$" also matches before a final newline, which must not pass.
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._+-]*\Z"
+VR_RE = r"^[A-Za-z0-9][A-Za-z0-9._+~]*\Z"
+DISTRO_RE = rf"^({'|'.join(f.value for f in Family)})-([0-9]+|rawhide)\Z"
+#: a build's NAME-VERSION-RELEASE as a record gives it
+NVR_RE = r"^[A-Za-z0-9][A-Za-z0-9._+~-]*\Z"
+#: text for people: any character but the control ones (new line and tab allowed)
+TEXT_RE = r"^[^\x00-\x08\x0b-\x1f\x7f]*\Z"
+MAX_URL, MAX_PATH = 2048, 4096
+#: a version or release given as a number: a plain count of at most 15 digits
+MAX_NUMBER = 10 ** 15
+#: a file name that is safe as a path component: no "/", not "." or ".."
+FILE_NAME_RE = r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*\Z"
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -24,23 +34,28 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "name": {"type": "string", "pattern": NAME_RE, "maxLength": 128,
                  "description": "image name, e.g. Fedora-Cloud-Base"},
-        "version": {"type": ["string", "integer"], "pattern": VR_RE,
+        "version": {"type": ["string", "integer"], "pattern": VR_RE, "maxLength": 64,
+                    "minimum": 0, "maximum": MAX_NUMBER,
                     "description": "image version, e.g. 19 (no dashes)"},
-        "release": {"type": ["string", "integer"], "pattern": VR_RE,
+        "release": {"type": ["string", "integer"], "pattern": VR_RE, "maxLength": 64,
+                    "minimum": 0, "maximum": MAX_NUMBER,
                     "description": "release; default: today's date, e.g. 20261126.0"},
-        "description": {"type": "string"},
+        "description": {"type": "string", "maxLength": 4096, "pattern": TEXT_RE,
+                        "description": "text for people, without control characters "
+                                       "(new lines and tabs are fine)"},
         "distro": {"type": "string", "pattern": DISTRO_RE,
                    "description": "Fedora-NN, Fedora-rawhide or Debian-NN"},
         "arches": {"type": "array", "minItems": 1, "uniqueItems": True,
                    "items": {"enum": [a.value for a in Arch]}},
-        "install_tree": {"type": "string", "minLength": 1,
+        "install_tree": {"type": "string", "minLength": 1, "maxLength": MAX_URL,
                          "description": "install tree URL; $arch becomes x86_64/i686, "
                                         "$basearch the distro's name (amd64, i386, ...)"},
-        "kickstart": {"type": "string", "minLength": 1,
+        "kickstart": {"type": "string", "minLength": 1, "maxLength": MAX_PATH,
                       "description": "kickstart file (Fedora), relative to the spec"},
-        "preseed": {"type": "string", "minLength": 1,
+        "preseed": {"type": "string", "minLength": 1, "maxLength": MAX_PATH,
                     "description": "preseed file (Debian), relative to the spec"},
-        "repos": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "repos": {"type": "array", "maxItems": 64,
+                  "items": {"type": "string", "minLength": 1, "maxLength": MAX_URL}},
         "disk_size": {"type": "integer", "minimum": 1, "maximum": 2048,
                       "description": "disk size in GiB"},
         "variants": {"type": "array", "minItems": 1, "uniqueItems": True,
@@ -72,7 +87,7 @@ SCHEMA: dict[str, Any] = {
                     "in the task, no build imported (hub builds)"},
         "skip_tag": {"type": "boolean", "description": "do not tag the build into the "
                      "target's destination tag (hub builds)"},
-        "ksurl": {"type": "string", "minLength": 1,
+        "ksurl": {"type": "string", "minLength": 1, "maxLength": MAX_URL,
                   "description": "SCM URL to check the kickstart/preseed out of, e.g. "
                                  "git+https://host/repo.git#ref; kickstart is then a "
                                  "path inside it (hub builds)"},

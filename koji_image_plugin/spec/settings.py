@@ -6,6 +6,7 @@ is an error, never silence.
 
 from __future__ import annotations
 
+import ast
 import configparser
 import re
 import textwrap
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .urls import parse_url
+from ..errors import quote
+from .urls import masked, parse_url
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,20 @@ class Setting:
                 "path": "absolute path", "pairs": "KEY=VALUE ..."}[self.kind]
 
 
+#: a control character (a newline comes from an indented continuation line)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _text(s: Setting, text: str) -> str:
+    if _CONTROL.search(text):
+        raise ValueError("use one line of text without control characters")
     return text
 
 
 def _url(s: Setting, text: str) -> str:
+    if masked(text) != text:
+        raise ValueError("give the URL without a password: credentials are not kept in "
+                         "this file (boto3 and openstacksdk read their own)")
     url = parse_url(text)
     if url is None or url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError("use an http:// or https:// URL with a host")
@@ -121,7 +132,7 @@ def _pairs(s: Setting, text: str) -> dict[str, str]:
     for item in text.split():
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise ValueError(f"{item!r} is not KEY=VALUE")
+            raise ValueError(f"{quote(item)} is not KEY=VALUE")
         if s.high is not None and len(value) > s.high:
             raise ValueError(f"{key}: the value is longer than {s.high} characters")
         out[key] = value
@@ -187,7 +198,8 @@ def parse(text: str, sections: Iterable[Section], source: str) -> Parsed:
     try:
         parser.read_string(text, source=source)
     except configparser.Error as exc:
-        out.problems.append((None, _one_line(str(exc))))
+        where, what = syntax_problem(exc)
+        out.problems.append((None, f"{where}: {what}"))
         return out
     for name in parser.sections():
         section = next((s for s in table if s.matches(name)), None)
@@ -207,12 +219,34 @@ def parse(text: str, sections: Iterable[Section], source: str) -> Parsed:
             try:
                 values[setting.attr] = setting.parse(text_value)
             except ValueError as exc:
-                out.problems.append((name, f"[{name}] {key} = {text_value.strip()!r}: "
+                out.problems.append((name, f"[{name}] {key} = {quote(masked(text_value.strip()))}: "
                                      f"{exc}"))
         for rule in section.rules:
             out.problems += [(name, f"[{name}] {p}") for p in rule(values)]
         out.values[name] = values
     return out
+
+
+def syntax_problem(exc: configparser.Error) -> tuple[str, str]:
+    """Where an INI file cannot be parsed ("line N") and what to do, in one line:
+    configparser's own text names the file and puts the line on a line of its own."""
+    lineno = getattr(exc, "lineno", None)
+    where = f"line {lineno}" if lineno else "(file)"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return where, "no [section] header before it; start the file with one"
+    if isinstance(exc, configparser.ParsingError) and exc.errors:
+        lineno, shown = exc.errors[0]  # configparser gives the line as its repr()
+        try:
+            text = str(ast.literal_eval(shown))
+        except (ValueError, SyntaxError):
+            text = str(shown)
+        return (f"line {lineno}", f"{quote(text.strip())} is not a 'key = value' line; "
+                "write key = value, or start a comment with ; or #")
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return where, f"{quote(exc.option)} is given twice in [{exc.section}]; keep one"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return where, f"section [{exc.section}] is given twice; keep one"
+    return where, _one_line(str(exc))
 
 
 def _one_line(text: str) -> str:

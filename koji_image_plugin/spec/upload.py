@@ -16,8 +16,8 @@ from .formats import ImageFormat
 from .problems import collect
 from .variants import Variant
 
-REGION_RE = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"
-CLOUD_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+REGION_RE = r"^[a-z]{2}(-[a-z]+)+-[0-9]+\Z"
+CLOUD_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z"
 
 
 class Cloud(enum.StrEnum):

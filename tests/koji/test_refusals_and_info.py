@@ -236,11 +236,13 @@ def test_per_variant_formats_from_the_command_line(hub: Any, cli_conf: Path) -> 
 
 def test_format_and_variant_format_next_to_a_config(hub: Any, cli_conf: Path,
                                                     tmp_path: Path) -> None:
-    preseed = REPO / "koji_image_plugin" / "data" / "debian.preseed"
+    # the preseed beside the config: a spec's files are kept inside its directory
+    (tmp_path / "debian.preseed").write_bytes(
+        (REPO / "koji_image_plugin" / "data" / "debian.preseed").read_bytes())
     config = tmp_path / "image.yaml"
     config.write_text(json.dumps(dict(
         GOOD, name="Test-Cloud-Base", version="12", target="f19", arches=["x86_64"],
-        preseed=str(preseed), variants=["generic", "ec2"],
+        preseed="debian.preseed", variants=["generic", "ec2"],
         variant_formats={"ec2": ["raw.xz"], "generic": ["qcow2"]})))
     for extra, formats, variant_formats in (
             (["--format", "raw.tar.xz"], ["raw.tar.xz"], None),

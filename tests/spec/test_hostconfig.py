@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[2]
      "number from 60 to 604800"),
     ("[paths]\nworkdir = tmp\n", "[paths] workdir = 'tmp': use an absolute path"),
     ("[DEFAULT]\nmemory = 1\n", "[DEFAULT]: unknown section"),
-    ("memory = 1\n", "File contains no section headers"),
+    ("memory = 1\n", "line 1: no [section] header before it"),
     ("[glance:prod]\nvisibility = everyone\n", "[glance:prod] visibility = 'everyone': use "
      "one of private, shared, community, public"),
     ("[glance:prod]\nproperties = size=1\n", "[glance:prod] properties = 'size=1': size: "
