@@ -16,15 +16,71 @@ from typing import Any
 
 from .. import __version__
 from ..checksums import Digest, checksum_text
-from ..errors import KojiImageError
+from ..errors import KojiImageError, RecordError, quote
+from ..files import within
 from ..runner import Runner
+from ..spec import records
 from ..spec.arches import Arch
+from ..spec.formats import ImageFormat
 from ..spec.hostconfig import HostConfig
 from ..spec.image import ImageSpec
+from ..spec.schema import DISTRO_RE, FILE_NAME_RE, NVR_RE
+from ..spec.variants import Variant
 from .results import ArchResult
 
 MANIFEST = "manifest.json"
 CHECKSUM = "CHECKSUM"
+
+#: An image as records give it (a manifest, a Koji build's cloud_image record).
+IMAGE_RECORD: dict[str, Any] = {
+    "type": "object",
+    "required": ["file", "arch", "variant", "format", "size", "sha256"],
+    "properties": {
+        "file": {"type": "string", "pattern": FILE_NAME_RE, "maxLength": 255,
+                 "description": "must be a plain file name (no / and not ..)"},
+        "arch": {"enum": [a.value for a in Arch]},
+        "variant": {"enum": [v.value for v in Variant]},
+        "format": {"enum": [f.value for f in ImageFormat]},
+        "size": {"type": "integer", "minimum": 0},
+        "sha256": records.SHA256,
+    },
+}
+#: A boot verdict as records give it.
+BOOT_RECORD: dict[str, Any] = {
+    "type": "object",
+    "required": ["variant", "passed"],
+    "properties": {"arch": {"enum": [a.value for a in Arch]},
+                   "variant": {"type": "string", "maxLength": 64},
+                   "passed": {"type": "boolean"}},
+}
+#: What is read back of a manifest (the rest is for people).
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["nvr", "images", "spec"],
+    "properties": {
+        "nvr": {"type": "string", "pattern": NVR_RE, "maxLength": 255},
+        "images": {"type": "array", "items": IMAGE_RECORD, "maxItems": 1000},
+        "boot_tests": {"type": "array", "items": BOOT_RECORD, "maxItems": 1000},
+        "spec": {"type": "object", "required": ["distro"], "properties": {
+            "distro": {"type": "string", "pattern": DISTRO_RE}}},
+    },
+}
+
+
+AS_WRITTEN = "give the output directory of a koji-image build, as it wrote it"
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """A build directory's manifest.json, checked before anything uses it: the record,
+    and that every image it names is a plain file inside ``directory`` (no ``..``, no
+    absolute path, no symlink out of it)."""
+    data = records.read(directory / MANIFEST, MANIFEST_SCHEMA, AS_WRITTEN)
+    for image in data["images"]:
+        why = within(directory, image["file"])[1]
+        if why is not None:
+            raise RecordError(f"{directory / MANIFEST}: image {quote(image['file'])} is "
+                              f"{why} (it must be a file inside {directory}); {AS_WRITTEN}")
+    return data
 
 
 def manifest(spec: ImageSpec, host: HostConfig, results: list[ArchResult], *,

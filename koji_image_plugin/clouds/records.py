@@ -17,10 +17,32 @@ from typing import Any
 from ..build.results import ImageFile
 from ..errors import CloudError
 from ..files import atomic_write
+from ..spec import records as spec_records
+from ..spec.arches import Arch
 from ..spec.upload import Cloud
+from ..spec.variants import Variant
 
 UPLOADS_FILE = "uploads.json"
 UPLOADS_VERSION = 1
+
+
+def _record_schema(kind: Cloud) -> dict[str, Any]:
+    return {"type": "object",
+            "required": ["arch", "image_id", kind.place],
+            "properties": {"arch": {"enum": [a.value for a in Arch]},
+                           "variant": {"enum": [v.value for v in Variant]},
+                           "image_id": spec_records.line(255),
+                           kind.place: spec_records.line(255),
+                           "name": spec_records.line(1024)}}
+
+
+#: uploads.json, and the build's ``cloud_image.uploads``
+UPLOADS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"version": {"type": "integer"},
+                   **{c.value: {"type": "array", "items": _record_schema(c), "maxItems": 10000}
+                      for c in Cloud}},
+}
 
 
 @dataclass
@@ -60,10 +82,13 @@ def merge(existing: Mapping[str, Any] | None, new: Mapping[str, list[dict[str, A
 
 
 def read_local(outdir: Path) -> dict[str, Any]:
+    """``uploads.json`` of a local build (empty records when there is none yet), checked
+    before anything is uploaded, so a damaged one stops the upload before any cloud call."""
     path = outdir / UPLOADS_FILE
     if not path.exists():
         return merge(None, {})
-    return merge(json.loads(path.read_text()), {})
+    return merge(spec_records.read(path, UPLOADS_SCHEMA, "fix it or remove it (the clouds "
+                                   "keep what was uploaded; a rerun finds it again)"), {})
 
 
 def write_local(outdir: Path, records: Mapping[str, Any]) -> Path:

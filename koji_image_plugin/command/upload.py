@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import threading
 from pathlib import Path
 
-from ..build.outputs import MANIFEST
+from ..build.outputs import MANIFEST, read_manifest
 from ..build.results import ImageFile
 from ..clouds import records, uploads
 from ..errors import Problem, SpecError
@@ -36,8 +35,7 @@ def _flag_problems(args: argparse.Namespace) -> list[Problem]:
 
 def cmd_upload(args: argparse.Namespace, cancel: threading.Event) -> int:
     out: Path = args.output
-    manifest_path = out / MANIFEST
-    if not manifest_path.is_file():
+    if not (out / MANIFEST).is_file():
         raise SpecError("OUTPUT_DIR", [Problem(str(out), "has no manifest.json; give the "
                                                "output dir of a koji-image build")])
     data = from_flags(ec2="ec2" in args.to, regions=args.region,
@@ -48,16 +46,15 @@ def cmd_upload(args: argparse.Namespace, cancel: threading.Event) -> int:
     if problems:
         raise SpecError("koji-image upload", problems)
     config = hostconfig.resolve(args.config)
-    manifest = json.loads(manifest_path.read_text())
-    try:
-        images = [ImageFile.from_dict(i) for i in manifest.get("images", [])]
-    except ValueError as exc:
-        raise SpecError("OUTPUT_DIR", [Problem(str(manifest_path), str(exc))]) from exc
+    # every local record is checked before any cloud call: what a cloud makes is recorded
+    manifest = read_manifest(out)
+    existing = records.read_local(out)
+    images = [ImageFile.from_dict(i) for i in manifest["images"]]
     outcome = uploads.upload(
         UploadRequest.from_dict(data), images, lambda image: out / image.file,
         nvr=str(manifest["nvr"]), distro=Distro.parse(str(manifest["spec"]["distro"])),
         build_id=None, config=config, runner=Runner(out / "logs", log, cancel))
-    path = records.write_local(out, records.merge(records.read_local(out), outcome.records))
+    path = records.write_local(out, records.merge(existing, outcome.records))
     for line in records.format_records(outcome.records):
         print(line)
     print(f"records: {path}")

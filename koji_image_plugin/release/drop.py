@@ -13,22 +13,29 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import KojiImageError
+from ..errors import InputError, KojiImageError, quote
 from ..spec.arches import Arch
 from ..spec.formats import ImageFormat
+from ..spec.schema import FILE_NAME_RE
 from ..spec.variants import Variant
 
 MILESTONES = ("Alpha", "Beta", "Final")
-WEEKLY_ID = re.compile(r"^(\d{8})\.(\d+)$")
-RELEASE_RE = re.compile(r"^(rawhide|[1-9][0-9]*)$")
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
+WEEKLY_ID = re.compile(r"^(\d{8})\.(\d+)\Z")
+RELEASE_RE = re.compile(r"^(rawhide|[1-9][0-9]*)\Z")
+SAFE_NAME = re.compile(FILE_NAME_RE)
+#: the product in images.json's compose id
+PRODUCT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
+#: where a mirror is served (the feed's links): a web or file URL, one line
+BASE_URL_RE = re.compile(r"^(https?|file)://[^\s<>\"'\x00-\x1f\x7f]+\Z")
+#: where to report bugs (the README's link): a web URL, one line
+BUG_URL_RE = re.compile(r"^https?://[^\s<>\"'\x00-\x1f\x7f]+\Z")
 
 
 class DropError(KojiImageError):
     """A drop that cannot be made (a download failed, the drop exists with other images)."""
 
 
-class DropInputError(DropError):
+class DropInputError(DropError, InputError):
     """A drop asked for with bad input: an option, a build, an unbooted image."""
 
 
@@ -62,6 +69,10 @@ class DropImage:
     source: str
     verdict: Verdict
     uploads: tuple[Upload, ...] = ()
+    #: where the boot verdict comes from: a Koji task, or a local build's manifest
+    verdict_from: str = ""
+    #: the image and its verdict are Koji's (traced in Koji), not a local build's word
+    in_koji: bool = False
 
     @property
     def type_dir(self) -> str:
@@ -105,20 +116,20 @@ class DropId:
 def drop_id(release: str, milestone: str | None = None, weekly: str | None = None) -> DropId:
     """Check the options that name a drop; each problem names its option."""
     if not RELEASE_RE.match(release or ""):
-        raise DropInputError(f"--release: {release!r} is not a release; give a number (19) "
+        raise DropInputError(f"--release: {quote(release)} is not a release; give a number (19) "
                              "or rawhide")
     if (milestone is None) == (weekly is None):
         raise DropInputError("--milestone/--weekly: give exactly one: --milestone "
                              f"{'|'.join(MILESTONES)} or --weekly YYYYMMDD.N")
     if milestone is not None and milestone not in MILESTONES:
-        raise DropInputError(f"--milestone: {milestone!r} is not a milestone; use one of: "
+        raise DropInputError(f"--milestone: {quote(milestone)} is not a milestone; use one of: "
                              + ", ".join(MILESTONES))
     if milestone is not None and release == "rawhide":
         raise DropInputError("--milestone: rawhide has no milestones; use --weekly YYYYMMDD.N")
     if weekly is not None:
         m = WEEKLY_ID.match(weekly)
         if not m or not _is_date(m.group(1)):
-            raise DropInputError(f"--weekly: {weekly!r} is not a weekly id; use YYYYMMDD.N, "
+            raise DropInputError(f"--weekly: {quote(weekly)} is not a weekly id; use YYYYMMDD.N, "
                                  "e.g. 20261126.0")
     return DropId(release, milestone, weekly)
 
@@ -147,11 +158,18 @@ class Drop:
 
 
 def make_drop(did: DropId, images: list[DropImage], *, force: bool = False,
-              bug_url: str = "", description: str = "",
+              local_builds: bool = False, bug_url: str = "", description: str = "",
               sources: Iterable[str] = ()) -> Drop:
-    """Check the images (unique names, booted unless forced) and make the drop."""
+    """Check the images (unique names, booted unless forced, from Koji for a milestone
+    unless ``local_builds``) and make the drop."""
     if not images:
         raise DropInputError("BUILD: no images to publish; give at least one build")
+    local = sorted({i.nvr for i in images if not i.in_koji})
+    if did.milestone and local and not local_builds:
+        raise DropInputError(f"--local-builds: {', '.join(local)} are local builds, not "
+                             f"Koji's: their boot verdicts are only their manifest's word; "
+                             f"make the {did.milestone} drop from Koji builds (--koji), or "
+                             "give --local-builds (the page and README will say so)")
     names: dict[str, DropImage] = {}
     for img in images:
         other = names.get(img.relpath)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..files import atomic_write
 from ..units import human_size
+from .drop import Verdict
 from .publish import STAGING, drop_dirs, read_record
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -43,16 +45,18 @@ code { font-size: 0.85em; word-break: break-all; }
 def _records(mirror: Path) -> list[dict[str, Any]]:
     out = []
     for d in drop_dirs(mirror):
-        rec = read_record(d)
-        if rec is not None:
-            rec = dict(rec, path=d.relative_to(mirror).as_posix())
-            out.append(rec)
+        out.append(dict(read_record(d), path=d.relative_to(mirror).as_posix()))
     out.sort(key=lambda r: (r["published"], r["path"]), reverse=True)
     return out
 
 
 def _anchor(rec: dict[str, Any]) -> str:
-    return "drop-" + str(rec["path"]).replace("/", "-").replace(".", "-")
+    """The drop's section id: only letters, digits and dashes, whatever the record says."""
+    return "drop-" + re.sub(r"[^A-Za-z0-9]", "-", str(rec["path"]))
+
+
+#: the CSS class of each boot verdict; anything else (a damaged record) gets none
+VERDICT_CLASS = {v.value: v.value.replace(" ", "-") for v in Verdict}
 
 
 def _uploads(img: dict[str, Any]) -> str:
@@ -102,18 +106,20 @@ def render_index(mirror: Path) -> str:
             body.append('<p class="warn">Published with --force: images marked below did '
                         "not pass a boot test.</p>")
         body += ["<table>", "<tr><th>image</th><th>arch</th><th>type</th><th>format</th>"
-                 "<th>size</th><th>SHA-256</th><th>boot test</th><th>AMI ids / uploads</th>"
-                 "</tr>"]
+                 "<th>size</th><th>SHA-256</th><th>boot test (verdict from)</th>"
+                 "<th>AMI ids / uploads</th></tr>"]
         for img in rec["images"]:
             verdict = str(img["boot_test"])
-            css = verdict.replace(" ", "-")
+            css = VERDICT_CLASS.get(verdict, "")
+            source = img.get("boot_test_from") or "not recorded (an older drop)"
             body.append(
                 f'<tr><td><a href="{h(path)}/{h(img["path"])}">{h(img["file"])}</a></td>'
                 f'<td>{h(img["arch"])}</td><td>{h(img["type"])}</td>'
                 f'<td>{h(img["format"])}</td>'
                 f'<td title="{int(img["size"])} bytes">{human_size(int(img["size"]))}</td>'
                 f'<td><code>{h(img["sha256"])}</code></td>'
-                f'<td class="{css}">{h(verdict)}</td><td>{_uploads(img)}</td></tr>')
+                f'<td class="{h(css)}">{h(verdict)}<br><small>from {h(source)}</small></td>'
+                f'<td>{_uploads(img)}</td></tr>')
         body.append("</table>")
     body += ["</body>", "</html>", ""]
     return "\n".join(body)

@@ -34,15 +34,69 @@ from pathlib import Path
 from typing import Any
 
 from ..checksums import Digest, checksum_text
-from ..errors import ToolError
+from ..errors import RecordError, ToolError
 from ..files import remove_if_empty
 from ..runner import Runner
-from .drop import Drop, DropError, DropImage, DropInputError
+from ..spec import records
+from ..spec.schema import NVR_RE
+from ..spec.upload import Cloud
+from .drop import (
+    MILESTONES,
+    RELEASE_RE,
+    SAFE_NAME,
+    WEEKLY_ID,
+    Drop,
+    DropError,
+    DropImage,
+    DropInputError,
+    Verdict,
+)
 from .readme import readme
 
 STAGING = ".koji-image-staging"
 DROP_RECORD = "drop.json"
 RECORD_VERSION = 1
+#: a relative path of plain names (no leading /, no . or .. part)
+REL_PATH = r"^(?!/)(?!(.*/)?\.\.?(/|\Z))[A-Za-z0-9._/+-]+\Z"
+_NAME = {"type": "string", "pattern": SAFE_NAME.pattern, "maxLength": 255}
+#: drop.json: what the page, the feed and a republish read back
+DROP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["drop", "id", "title", "path", "published", "images"],
+    "properties": {
+        "drop": {"const": "koji-image-plugin"},
+        "id": {"type": "object", "properties": {
+            "release": {"type": "string", "pattern": RELEASE_RE.pattern},
+            "milestone": {"enum": [*MILESTONES, None]},
+            "weekly": {"type": ["string", "null"], "pattern": WEEKLY_ID.pattern}}},
+        "title": records.line(200),
+        "path": {"type": "string", "pattern": REL_PATH, "maxLength": 255,
+                 "description": "a relative path inside the mirror"},
+        "published": {"type": "string", "format": "date-time", "maxLength": 40},
+        "forced": {"type": "boolean"},
+        "nvrs": {"type": "array", "items": {"type": "string", "pattern": NVR_RE}},
+        "images": {"type": "array", "maxItems": 10000, "items": {
+            "type": "object",
+            "required": ["path", "file", "arch", "type", "format", "size", "sha256",
+                         "boot_test"],
+            "properties": {
+                "path": {"type": "string", "pattern": REL_PATH, "maxLength": 1024,
+                         "description": "a relative path inside the drop"},
+                "file": _NAME, "arch": _NAME, "type": _NAME, "format": _NAME,
+                "size": {"type": "integer", "minimum": 0},
+                "sha256": records.SHA256,
+                "boot_test": {"enum": [v.value for v in Verdict]},
+                "boot_test_from": records.line(300),
+                "uploads": {"type": "array", "items": {
+                    "type": "object", "required": ["cloud", "where", "image_id"],
+                    "properties": {"cloud": {"enum": [c.value for c in Cloud]},
+                                   "where": records.line(255),
+                                   "image_id": records.line(255),
+                                   "name": records.line(1024)}}}}}},
+    },
+}
+DAMAGED = ("fix or remove that drop's drop.json (this version writes and reads it; the "
+           "page and the feed are made from it)")
 CHUNK = 1 << 20
 
 
@@ -85,6 +139,7 @@ def drop_record(drop: Drop, published: datetime.datetime) -> dict[str, Any]:
         "images": [{"path": i.relpath, "file": i.file, "nvr": i.nvr, "arch": i.arch.value,
                     "variant": i.variant.value, "type": i.type_dir, "format": i.format.value,
                     "size": i.size, "sha256": i.sha256, "boot_test": i.verdict.value,
+                    "boot_test_from": i.verdict_from,
                     "uploads": [{"cloud": u.cloud, "where": u.where,
                                  "image_id": u.image_id, "name": u.name,
                                  "public": u.public} for u in i.uploads]}
@@ -103,9 +158,10 @@ def publish(drop: Drop, mirror: Path, *, signer: Signer | None = None,
             now: datetime.datetime | None = None) -> Published:
     """Lay ``drop`` out under ``mirror``; a no-op when the same drop is already there."""
     log = log or logging.getLogger("koji_image_plugin")
+    check_mirror(mirror)
     target = mirror / drop.id.relpath
     if target.exists():
-        record = read_record(target)
+        record = read_record(target) if (target / DROP_RECORD).exists() else None
         if record is not None and _same(record, drop):
             log.info("%s: already published with the same images; nothing to do", target)
             return Published(target, False)
@@ -151,13 +207,9 @@ def publish(drop: Drop, mirror: Path, *, signer: Signer | None = None,
     return Published(target, True)
 
 
-def read_record(drop_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((drop_dir / DROP_RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("drop") == "koji-image-plugin" \
-        else None
+def read_record(drop_dir: Path) -> dict[str, Any]:
+    """A published drop's drop.json, checked (RecordError when it is damaged)."""
+    return records.read(drop_dir / DROP_RECORD, DROP_SCHEMA, DAMAGED)
 
 
 def fetch(img: DropImage, dest: Path) -> None:
@@ -247,13 +299,22 @@ def write_images_json(drop: Drop, stage: Path, published: datetime.datetime,
 
 def drop_dirs(mirror: Path) -> list[Path]:
     """Every published drop under ``mirror`` (the directories with a drop record)."""
-    out = []
-    for record in mirror.glob("**/" + DROP_RECORD):
-        if STAGING in record.relative_to(mirror).parts:
-            continue
-        if read_record(record.parent) is not None:
-            out.append(record.parent)
-    return sorted(out)
+    return sorted(record.parent for record in mirror.glob("**/" + DROP_RECORD)
+                  if STAGING not in record.relative_to(mirror).parts)
+
+
+def check_mirror(mirror: Path) -> None:
+    """Refuse a mirror that is not a directory, or holds a damaged drop record: the page
+    and the feed could not be written, so nothing is published there."""
+    if mirror.exists() and not mirror.is_dir():
+        raise DropInputError(f"--mirror: {mirror} is not a directory; give the mirror "
+                             "tree's root")
+    if mirror.exists():
+        for d in drop_dirs(mirror):
+            try:
+                read_record(d)
+            except RecordError as exc:
+                raise DropInputError(f"--mirror: {exc}") from None
 
 
 def weekly_dirs(mirror: Path, release: str) -> list[Path]:

@@ -85,6 +85,12 @@ def _intro(drop: Drop, published: datetime.datetime) -> list[str]:
 def _images(drop: Drop) -> list[str]:
     lines = ["", "Images", "------", ""]
     lines += [f"  {i.relpath}  ({i.size} bytes, {VERDICTS[i.verdict]})" for i in drop.images]
+    lines += ["", "The boot verdicts above come from:"]
+    lines += [f"  {source}" for source in sorted({i.verdict_from or "(not recorded)"
+                                                   for i in drop.images})]
+    if not all(i.in_koji for i in drop.images):
+        lines += ["  A local build's verdicts are what its manifest.json says; they are not",
+                  "  traced in Koji. Trust them as far as you trust whoever built it."]
     lines.append("")
     present = {i.variant for i in drop.images}
     for variant, text in TYPES.items():

@@ -11,15 +11,17 @@ pure-local drops work without it.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..build.outputs import MANIFEST
+from ..build.outputs import MANIFEST, read_manifest
 from ..build.results import ImageFile
-from ..clouds.records import UPLOADS_FILE
+from ..clouds.records import UPLOADS_FILE, read_local
+from ..errors import RecordError, quote
 from ..koji.record import RECORD_KEY
+from ..spec.schema import NVR_RE
 from ..spec.upload import Cloud
 from .drop import SAFE_NAME, DropError, DropImage, DropInputError, Upload, Verdict
 from .kojisession import koji_message, koji_module
@@ -54,9 +56,14 @@ def parse_uploads(data: Mapping[str, Any] | None, arch: str,
 
 
 def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
-                     uploads: Mapping[str, Any] | None) -> list[DropImage]:
+                     uploads: Mapping[str, Any] | None, verdict_from: str,
+                     in_koji: bool) -> list[DropImage]:
     """The images of one arch's cloud-image record (a manifest or a Koji build's extra);
-    ``base`` is the directory or URL the files are in."""
+    ``base`` is the directory or URL the files are in; ``verdict_from`` says where its
+    boot verdicts come from (the drop shows it), ``in_koji`` whether Koji has them."""
+    if not re.match(NVR_RE, nvr):
+        raise DropInputError(f"BUILD: {quote(nvr)} is not an NVR; the build's record is "
+                             "damaged")
     boots = record.get("boot_tests") or []
     out: list[DropImage] = []
     for img in record.get("images") or []:
@@ -65,7 +72,7 @@ def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
         # the file name becomes a path in the mirror: it must not point outside the drop
         name = img.get("file")
         if not isinstance(name, str) or not SAFE_NAME.match(name):
-            raise DropInputError(f"BUILD: {nvr}: image file {name!r} is not a plain file "
+            raise DropInputError(f"BUILD: {nvr}: image file {quote(name)} is not a plain file "
                                  "name; the build's record is damaged")
         try:
             image = ImageFile.from_dict({"variant": "generic", **img, "arch": arch})
@@ -75,7 +82,7 @@ def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
         out.append(DropImage(image.file, nvr, image.arch, image.variant, image.format,
                              image.size, image.sha256, f"{base.rstrip('/')}/{image.file}",
                              verdicts(boots, arch, image.variant),
-                             parse_uploads(uploads, arch, image.variant)))
+                             parse_uploads(uploads, arch, image.variant), verdict_from, in_koji))
     return out
 
 
@@ -83,26 +90,20 @@ def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
 
 def from_local(directory: Path) -> list[DropImage]:
     """The images a ``koji-image build`` wrote into ``directory``."""
-    manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
+    if not (directory / MANIFEST).is_file():
         raise DropInputError(f"BUILD: {directory} has no manifest.json; give a directory that "
                              "koji-image build wrote, or a Koji build NVR with --koji")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except ValueError as exc:
-        raise DropInputError(f"BUILD: {manifest_path} is not JSON: {exc}") from exc
-    uploads = None
-    if (directory / UPLOADS_FILE).is_file():
-        try:
-            uploads = json.loads((directory / UPLOADS_FILE).read_text())
-        except ValueError as exc:
-            raise DropInputError(f"BUILD: {directory / UPLOADS_FILE} is not JSON: {exc}") \
-                from exc
-    nvr = str(manifest.get("nvr", directory.name))
+        manifest = read_manifest(directory)
+        uploads = read_local(directory) if (directory / UPLOADS_FILE).exists() else None
+    except RecordError as exc:
+        raise DropInputError(f"BUILD: {exc}") from exc
+    nvr = str(manifest["nvr"])
     images: list[DropImage] = []
-    arches = sorted({str(i["arch"]) for i in manifest.get("images", [])})
-    for arch in arches:
-        images += images_of_record(nvr, arch, manifest, str(directory.resolve()), uploads)
+    for arch in sorted({str(i["arch"]) for i in manifest["images"]}):
+        images += images_of_record(nvr, arch, manifest, str(directory.resolve()), uploads,
+                                   f"local build {nvr} (its manifest.json; not in Koji)",
+                                   in_koji=False)
     if not images:
         raise DropInputError(f"BUILD: {directory} lists no images in its manifest.json")
     return images
@@ -134,8 +135,10 @@ class KojiSource:
         uploads = info.get("uploads") or \
             ((binfo.get("extra") or {}).get(RECORD_KEY) or {}).get("uploads")
         images: list[DropImage] = []
+        source = f"Koji build {binfo['nvr']} (task {binfo.get('task_id')})"
         for arch, record in sorted((info.get("arches") or {}).items()):
-            images += images_of_record(binfo["nvr"], arch, record, base, uploads)
+            images += images_of_record(binfo["nvr"], arch, record, base, uploads, source,
+                                       in_koji=True)
         if not images:
             raise DropInputError(f"BUILD: {nvr} has no images")
         return images
@@ -170,6 +173,8 @@ class KojiSource:
                 continue
             base = f"{self.pathinfo.scratch()}/{owner}/task_{record['task_id']}"
             images += images_of_record(str(info.get("nvr")), arch, record, base,
-                                       info.get("uploads"))
+                                       info.get("uploads"),
+                                       f"Koji task {record['task_id']} (scratch)",
+                                       in_koji=True)
         return images
 

@@ -9,37 +9,50 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import KojiImageError, Problem, SpecError
+from ..errors import KojiImageError, Problem, SpecError, quote
 from ..koji import request
 from ..spec.load import read
 from ..spec.problems import collect
+from ..spec.records import line
+from ..spec.schema import MAX_PATH
 from . import publish
-from .drop import RELEASE_RE
+from .drop import BASE_URL_RE, BUG_URL_RE, PRODUCT_RE, RELEASE_RE
+
+
+def _text() -> dict[str, Any]:
+    """A name on one line (a profile, a target, a key id)."""
+    return {**line(255), "minLength": 1}
+
+
+def _path() -> dict[str, Any]:
+    return {**line(MAX_PATH), "minLength": 1}
+
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["mirror", "koji", "branches"],
     "properties": {
-        "mirror": {"type": "string", "minLength": 1},
-        "base_url": {"type": "string", "pattern": "^(https?|file)://"},
-        "keep": {"type": "integer", "minimum": 1},
-        "state_dir": {"type": "string", "minLength": 1},
-        "poll_interval": {"type": "number", "exclusiveMinimum": 0},
-        "timeout": {"type": "integer", "minimum": 60},
-        "gpg_key": {"type": "string", "minLength": 1},
-        "gpg_homedir": {"type": "string", "minLength": 1},
-        "bug_url": {"type": "string"},
-        "product": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
+        "mirror": _path(),
+        "base_url": {"type": "string", "pattern": BASE_URL_RE.pattern},
+        "keep": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "state_dir": _path(),
+        "poll_interval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+        "timeout": {"type": "integer", "minimum": 60, "maximum": 14 * 86400},
+        "gpg_key": _text(),
+        "gpg_homedir": _path(),
+        "bug_url": {"type": "string", "pattern": BUG_URL_RE.pattern,
+                    "description": "a web URL (http:// or https://) on one line"},
+        "product": {"type": "string", "pattern": PRODUCT_RE.pattern},
         "koji": {
             "type": "object",
             "additionalProperties": False,
             "required": ["profile"],
             "properties": {
-                "profile": {"type": "string", "minLength": 1},
-                "config": {"type": "string", "minLength": 1},
-                "user": {"type": "string", "minLength": 1},
-                "password_file": {"type": "string", "minLength": 1},
+                "profile": _text(),
+                "config": _path(),
+                "user": _text(),
+                "password_file": _path(),
             },
         },
         "branches": {
@@ -51,10 +64,10 @@ SCHEMA: dict[str, Any] = {
                 "required": ["release", "spec", "target"],
                 "properties": {
                     "release": {"type": "string", "pattern": RELEASE_RE.pattern},
-                    "spec": {"type": "string", "minLength": 1},
-                    "target": {"type": "string", "minLength": 1},
-                    "arches": {"type": "array", "items": {"type": "string"},
-                               "minItems": 1},
+                    "spec": _path(),
+                    "target": _text(),
+                    "arches": {"type": "array", "items": _text(), "minItems": 1,
+                               "maxItems": 16},
                 },
             },
         },
@@ -111,7 +124,7 @@ def load_config(path: Path) -> WeeklyConfig:
     for i, b in enumerate(data["branches"]):
         if b["release"] in seen:
             problems.append(Problem(f"branches.{i}.release",
-                                    f"{b['release']!r} is configured twice; keep one"))
+                                    f"{quote(b['release'])} is configured twice; keep one"))
         seen.add(b["release"])
         spec = rel(b["spec"])
         if not spec.is_file():

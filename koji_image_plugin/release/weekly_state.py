@@ -10,8 +10,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..errors import RecordError
 from ..files import atomic_write
+from ..spec import records
+from .drop import SAFE_NAME
 from .weekly_config import WeeklyError
+
+#: one run of a branch: what the next run of the day reads back
+RUN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["day", "n", "release", "task_id", "status"],
+    "properties": {
+        "day": {"type": "string", "pattern": r"^[0-9]{8}\Z"},
+        "n": {"type": "integer", "minimum": 0, "maximum": 9999},
+        "release": {"type": "string", "pattern": SAFE_NAME.pattern, "maxLength": 64},
+        "task_id": {"type": "integer", "minimum": 1},
+        "status": {"enum": ["submitted", "published", "failed"]},
+        "drop": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\Z",
+                 "not": {"pattern": r"(^|/)\.\.(/|\Z)"}, "maxLength": 255},
+    },
+    "if": {"properties": {"status": {"const": "published"}}},
+    "then": {"required": ["drop"]},
+}
+STATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["runs"],
+    "properties": {"version": {"type": "integer"},
+                   "runs": {"type": "array", "items": RUN_SCHEMA, "maxItems": 100000}},
+}
 
 
 @contextmanager
@@ -30,12 +56,10 @@ def locked_state(state_dir: Path, release: str) -> Iterator[dict[str, Any]]:
         state: dict[str, Any] = {"version": 1, "runs": []}
         if path.exists():
             try:
-                state = json.loads(path.read_text())
-                if not isinstance(state.get("runs"), list):
-                    raise ValueError("no list of runs")
-            except (ValueError, AttributeError) as exc:
-                raise WeeklyError(f"branch {release}: {path} is damaged ({exc}); fix or "
-                                  "remove it (it records which builds ran today)") from exc
+                state = records.read(path, STATE_SCHEMA, "fix or remove it (it records "
+                                     "which builds ran today)")
+            except RecordError as exc:
+                raise WeeklyError(f"branch {release}: {exc}") from exc
         try:
             yield state
         finally:

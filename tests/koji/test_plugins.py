@@ -610,6 +610,13 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
         ["Koji build Test-Cloud-Base-12-2"]
     readme = (final / "README").read_text()
     page = (mirror / "index.html").read_text()
+    # the verdicts are Koji's: the drop says which build and task they come from
+    froms = {i["boot_test_from"] for i in json.loads((final / "drop.json").read_text())
+             ["images"]}
+    assert len(froms) == 1 and re.fullmatch(
+        r"Koji build Test-Cloud-Base-12-2 \(task [0-9]+\)", froms.pop() or ""), froms
+    assert "The boot verdicts above come from:\n  Koji build Test-Cloud-Base-12-2" in readme
+    assert "not\n  traced in Koji" not in readme
     for rec in records:
         assert rec["region"] in readme and rec["image_id"] in readme
         assert rec["image_id"] in page

@@ -122,6 +122,7 @@ def beta_mirror(tmp_path_factory: pytest.TempPathFactory, local_build: Path,
     home, key = gpg_home
     t0 = time.monotonic()
     done = koji_image("drop", "--release", "19", "--milestone", "Beta", str(build),
+                      "--local-builds",
                       "--mirror", str(mirror), "--gpg-key", key, "--gpg-homedir", str(home),
                       "--bug-url", "https://bugs.example.org/cloud")
     print(f"drop of one 165 MB image, signed: {time.monotonic() - t0:.1f} s")
@@ -141,12 +142,15 @@ def test_a_beta_drop_of_a_real_build_verifies_loads_and_is_in_the_feed(
     readme = (drop / "README").read_text()
     for text in ("Beta milestone of release 19", "sha256sum -c CHECKSUM", "OpenStack",
                  "CloudStack", "Eucalyptus", "us-east-1", "ami-0123456789abcdef0",
-                 "eu-west-1", "https://bugs.example.org/cloud", "booted in its boot test"):
+                 "eu-west-1", "https://bugs.example.org/cloud", "booted in its boot test",
+                 "The boot verdicts above come from:\n  local build Test-Cloud-Base-12-1 "
+                 "(its manifest.json; not in Koji)", "they are not\n  traced in Koji"):
         assert text in readme, text
     page = (beta_mirror / "index.html").read_text()
     record = json.loads((drop / "drop.json").read_text())
     for text in ("19 Beta", "ami-0fedcba9876543210", record["images"][0]["sha256"],
-                 "passed", "x86_64", "qcow2", "generic"):
+                 "passed", "x86_64", "qcow2", "generic",
+                 "from local build Test-Cloud-Base-12-1 (its manifest.json; not in Koji)"):
         assert text in page, text
     check_feed(beta_mirror, ["19 Beta"])
     assert not (beta_mirror / ".koji-image-staging").exists()
@@ -159,6 +163,7 @@ def test_publishing_the_same_drop_again_changes_nothing(beta_mirror: Path,
 
     before = tree()
     done = koji_image("drop", "--release", "19", "--milestone", "Beta", str(local_build),
+                      "--local-builds",
                       "--mirror", str(beta_mirror))
     assert done.returncode == 0, done.stderr
     assert "already published, unchanged" in done.stdout
@@ -178,6 +183,7 @@ def test_an_image_that_failed_its_boot_test_is_refused_unless_forced(
     (failed / "manifest.json").write_text(json.dumps(manifest))
     before = sorted(p.relative_to(beta_mirror) for p in beta_mirror.rglob("*"))
     done = koji_image("drop", "--release", "19", "--milestone", "Final", str(failed),
+                      "--local-builds",
                       "--mirror", str(beta_mirror))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
@@ -187,6 +193,7 @@ def test_an_image_that_failed_its_boot_test_is_refused_unless_forced(
     assert sorted(p.relative_to(beta_mirror) for p in beta_mirror.rglob("*")) == before
 
     done = koji_image("drop", "--release", "19", "--milestone", "Final", str(failed),
+                      "--local-builds",
                       "--mirror", str(beta_mirror), "--force")
     assert done.returncode == 0, done.stderr
     final = beta_mirror / "releases/19/Cloud"
@@ -203,6 +210,7 @@ def test_a_drop_that_fails_midway_leaves_nothing_in_the_tree(
     mirror = tmp_path / "mirror"
     # a signing key that is not there: everything is fetched, then gpg fails
     done = koji_image("drop", "--release", "19", "--milestone", "Alpha", str(local_build),
+                      "--local-builds",
                       "--mirror", str(mirror), "--gpg-key", "NOSUCHKEY",
                       "--gpg-homedir", str(gpg_home[0]))
     assert done.returncode == 2
@@ -216,6 +224,7 @@ def test_a_drop_that_fails_midway_leaves_nothing_in_the_tree(
     with open(changed / "Test-Cloud-Base-12-1.x86_64.qcow2", "ab") as f:
         f.write(b"\0")
     done = koji_image("drop", "--release", "19", "--milestone", "Alpha", str(changed),
+                      "--local-builds",
                       "--mirror", str(mirror))
     assert done.returncode == 1
     assert "the file changed since the build: rebuild it" in done.stderr

@@ -98,17 +98,21 @@ def test_weekly_config_problems_are_all_named_before_anything_is_done(
     assert not (tmp_path / "mirror").exists() and not (tmp_path / "state").exists()
 
 
+RUN = {"day": "20261126", "n": 0, "release": "20261126.0", "task_id": 7,
+       "status": "submitted"}
+
+
 def test_a_second_weekly_job_on_the_same_branch_is_refused_while_one_runs(
         tmp_path: Path) -> None:
     with weekly.locked_state(tmp_path, "rawhide") as state:
-        state["runs"].append({"day": "20261126", "n": 0, "status": "submitted"})
+        state["runs"].append(RUN)
         with pytest.raises(weekly.WeeklyError, match="another weekly job is running it"):
             with weekly.locked_state(tmp_path, "rawhide"):
                 pass
     with weekly.locked_state(tmp_path, "rawhide") as state:
-        assert state["runs"] == [{"day": "20261126", "n": 0, "status": "submitted"}]
+        assert state["runs"] == [RUN]
     (tmp_path / "rawhide.json").write_text("{not json")
-    with pytest.raises(weekly.WeeklyError, match=r"rawhide\.json is damaged .*; fix or remove"):
+    with pytest.raises(weekly.WeeklyError, match=r"rawhide\.json is damaged.*; fix or remove"):
         with weekly.locked_state(tmp_path, "rawhide"):
             pass
     assert (tmp_path / "rawhide.json").read_text() == "{not json"
@@ -162,13 +166,15 @@ def test_a_build_record_naming_a_path_outside_the_drop_is_refused(tmp_path: Path
         "nvr": "T-1-1", "images": [{"file": "../../../etc/T-1-1.x86_64.qcow2",
                                      "arch": "x86_64", "variant": "generic",
                                      "format": "qcow2", "size": 1, "sha256": "0" * 64}],
-        "boot_tests": [{"arch": "x86_64", "variant": "generic", "passed": True}]}))
+        "boot_tests": [{"arch": "x86_64", "variant": "generic", "passed": True}],
+        "spec": {"distro": "Debian-12"}}))
     done = run("drop", "--release", "19", "--milestone", "Beta", str(build),
-               "--mirror", str(tmp_path / "mirror"))
+               "--mirror", str(tmp_path / "mirror"), "--local-builds")
     assert done.returncode == 2, done
     assert done.stderr.strip() == (
-        "koji-image: BUILD: T-1-1: image file '../../../etc/T-1-1.x86_64.qcow2' is not a "
-        "plain file name; the build's record is damaged")
+        f"koji-image: BUILD: {build}/manifest.json is damaged: images.0.file: "
+        "'../../../etc/T-1-1.x86_64.qcow2' is not valid: must be a plain file name (no / "
+        "and not ..); give the output directory of a koji-image build, as it wrote it")
     assert not (tmp_path / "mirror").exists()
 
 
