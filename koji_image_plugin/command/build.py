@@ -12,7 +12,7 @@ from pathlib import Path
 from ..build import boottest, local
 from ..build.pipeline import Pipeline
 from ..build.results import Progress
-from ..errors import KojiImageError
+from ..errors import InputError
 from ..runner import Runner
 from ..spec import hostconfig
 from ..spec.arches import Arch
@@ -40,7 +40,8 @@ def _print_progress(p: Progress) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    s = load(args.spec)
+    host(args)  # the host config a build would read is checked too
+    s = load(args.spec, allow_outside=args.allow_outside_files)
     print(f"{args.spec}: valid: {s.nvr} ({s.distro}, {', '.join(a.value for a in s.arches)})")
     for arch in s.arches:
         for variant, fmt in s.outputs():
@@ -49,7 +50,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace, cancel: threading.Event) -> int:
-    s = load(args.spec)
+    s = load(args.spec, allow_outside=args.allow_outside_files)
     if args.arch:
         s = s.replace(arches=args.arch)
     if args.format:
@@ -84,10 +85,10 @@ def cmd_build(args: argparse.Namespace, cancel: threading.Event) -> int:
 def cmd_boot_test(args: argparse.Namespace, cancel: threading.Event) -> int:
     image: Path = args.image
     if not image.is_file():
-        raise KojiImageError(f"IMAGE: {image} does not exist")
+        raise InputError(f"IMAGE: {image} is not a file; give an image a build wrote")
     fmt = disk_format(image.name)
     if fmt is None:
-        raise KojiImageError(f"IMAGE: {image.name} is not a qcow2 or raw disk; "
+        raise InputError(f"IMAGE: {image.name} is not a qcow2 or raw disk; "
                              "boot the .qcow2 (or unpack a .raw.xz first)")
     cfg = host(args)
     console = args.console or image.with_name(image.name + ".boot.log")

@@ -3,22 +3,106 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
+from typing import NoReturn
 
 from .. import __version__
+from ..errors import quote
+from ..release.drop import BASE_URL_RE, BUG_URL_RE, PRODUCT_RE
 from ..spec import hostconfig
 from ..spec.arches import Arch
 from ..spec.formats import ImageFormat
-from ..spec.upload import Cloud
+from ..spec.upload import CLOUD_RE, REGION_RE, Cloud
+
+#: a boot test's wait, in seconds: long enough for TCG, short enough to notice a hang
+TIMEOUT_RANGE = (30, 7200)
+#: an argparse message may quote what was given; the line stays short whatever it was
+MAX_ERROR = 300
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors as every other bad input: one line naming the option
+    and what to do, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        line = " ".join(message.split())
+        if len(line) > MAX_ERROR:
+            line = line[:MAX_ERROR - 3] + "..."
+        self.exit(2, f"{self.prog}: {line}; see {self.prog} --help\n")
+
+
+def directory(text: str) -> Path:
+    """A directory to write into (made when missing): not an existing file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a directory; give a "
+                                         "directory (it is made when missing)")
+    return path
+
+
+def out_file(text: str) -> Path:
+    """A file to write: not an existing directory."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{quote(text)} is a directory; give a file name")
+    return path
+
+
+def timeout(text: str) -> int:
+    low, high = TIMEOUT_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a number of seconds from "
+                                         f"{low} to {high}")
+    return value
+
+
+def base_url(text: str) -> str:
+    if not BASE_URL_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a web or file URL; give "
+                                         "https://HOST/PATH/ (or file:///PATH/)")
+    return text
+
+
+def bug_url(text: str) -> str:
+    if not BUG_URL_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a web URL; give "
+                                         "https://HOST/PATH")
+    return text
+
+
+def region(text: str) -> str:
+    if not re.match(REGION_RE, text):
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not an EC2 region name; "
+                                         "e.g. us-east-1")
+    return text
+
+
+def cloud(text: str) -> str:
+    if not re.match(CLOUD_RE, text):
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a cloud name of "
+                                         "clouds.yaml; use letters, digits, '.', '_', '-'")
+    return text
+
+
+def product(text: str) -> str:
+    if not PRODUCT_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a product name; use "
+                                         "letters, digits and _, starting with a letter")
+    return text
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="koji-image",
         description="Build, boot-test and checksum cloud images from an image spec, on "
                     "this machine (the same pipeline kojid runs for a hub build).")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     common.add_argument("--config", type=Path, metavar="FILE",
                         help="host config (default $KOJI_IMAGE_CONFIG or "
@@ -35,16 +119,18 @@ def parser() -> argparse.ArgumentParser:
                                    "boot-test, and write CHECKSUM and manifest.json.")
     b.add_argument("spec", type=Path, metavar="SPEC",
                    help="image spec (YAML) or a koji image-build --config INI file")
+    b.add_argument("--allow-outside-files", action="store_true",
+                   help="let the spec name a kickstart/preseed outside its own directory")
     b.add_argument("--arch", action="append", metavar="ARCH",
                    choices=[a.value for a in Arch],
                    help="build only this arch (repeatable; default: the spec's arches)")
     b.add_argument("--format", action="append", metavar="FORMAT",
                    choices=[f.value for f in ImageFormat],
                    help="write only this format, for every variant (repeatable)")
-    b.add_argument("--output", "-o", type=Path, metavar="DIR",
+    b.add_argument("--output", "-o", type=directory, metavar="DIR",
                    help="where the images, CHECKSUM, manifest.json and logs/ go "
                         "(default: ./images/NAME-VERSION-RELEASE)")
-    b.add_argument("--workdir", type=Path, metavar="DIR",
+    b.add_argument("--workdir", type=directory, metavar="DIR",
                    help="where the work files go (default from the host config: /var/tmp)")
     b.add_argument("--keep-workdir", action="store_true",
                    help="keep the work dir for debugging")
@@ -56,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", parents=[common],
                        help="check a spec and show what it resolves to")
     v.add_argument("spec", type=Path, metavar="SPEC")
+    v.add_argument("--allow-outside-files", action="store_true",
+                   help="let the spec name a kickstart/preseed outside its own directory")
 
     t = sub.add_parser("boot-test", parents=[common],
                        help="boot an image with a cloud-init seed",
@@ -64,8 +152,9 @@ def parser() -> argparse.ArgumentParser:
                                    "seed made for this run.")
     t.add_argument("image", type=Path, metavar="IMAGE")
     t.add_argument("--arch", default=Arch.X86_64.value, choices=[a.value for a in Arch])
-    t.add_argument("--timeout", type=int, default=600, help="seconds (default 600)")
-    t.add_argument("--console", type=Path, metavar="FILE",
+    t.add_argument("--timeout", type=timeout, default=600,
+                   help=f"seconds, {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]} (default 600)")
+    t.add_argument("--console", type=out_file, metavar="FILE",
                    help="write the serial console here (default IMAGE.boot.log)")
     u = sub.add_parser("upload", parents=[common],
                        help="upload a build's images to EC2 and/or OpenStack Glance",
@@ -81,11 +170,11 @@ def parser() -> argparse.ArgumentParser:
                    help="a build's output dir (where manifest.json is)")
     u.add_argument("--to", action="append", required=True, choices=[c.value for c in Cloud],
                    help="where to upload (repeatable)")
-    u.add_argument("--region", action="append", metavar="REGION", default=[],
+    u.add_argument("--region", action="append", type=region, metavar="REGION", default=[],
                    help="EC2 region (repeatable; default: [ec2] regions of the host "
                         "config; the first is where the image is uploaded, the others "
                         "get copies)")
-    u.add_argument("--cloud", action="append", metavar="CLOUD", default=[],
+    u.add_argument("--cloud", action="append", type=cloud, metavar="CLOUD", default=[],
                    help="Glance: a cloud of clouds.yaml (repeatable)")
     u.add_argument("--public", action="store_true",
                    help="release build: grant public launch permission on EC2")
@@ -94,12 +183,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _drop_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    verbose = argparse.ArgumentParser(add_help=False)
+def _drop_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
+    verbose = Parser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true",
                          help="log every step and command run")
-    publishing = argparse.ArgumentParser(add_help=False)
-    publishing.add_argument("--base-url", metavar="URL",
+    publishing = Parser(add_help=False)
+    publishing.add_argument("--base-url", type=base_url, metavar="URL",
                             help="where MIRROR is served (https://.../pub/alt/cloud/); the "
                                  "feed's links use it (default: MIRROR's file:// URL)")
     publishing.add_argument("--gpg-key", metavar="KEYID",
@@ -124,7 +213,7 @@ def _drop_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     d.add_argument("--milestone", metavar="MILESTONE",
                    help="Alpha, Beta or Final (or give --weekly)")
     d.add_argument("--weekly", metavar="YYYYMMDD.N", help="a weekly drop with this id")
-    d.add_argument("--mirror", required=True, type=Path, metavar="DIR",
+    d.add_argument("--mirror", required=True, type=directory, metavar="DIR",
                    help="the root of the mirror tree (made if missing)")
     d.add_argument("--koji", metavar="PROFILE",
                    help="take the builds from Koji with this koji client profile")
@@ -134,9 +223,14 @@ def _drop_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help="with --koji: the latest cloud image builds of this tag")
     d.add_argument("--force", action="store_true",
                    help="publish images that did not pass a boot test (marked as such)")
-    d.add_argument("--bug-url", default="", metavar="URL",
+    d.add_argument("--local-builds", action="store_true",
+                   help="let a milestone drop take local build directories, whose boot "
+                        "verdicts are their manifest's word, not Koji's (weekly drops "
+                        "take them without it; the page and README say where each "
+                        "verdict comes from)")
+    d.add_argument("--bug-url", type=bug_url, metavar="URL",
                    help="where to report bugs, for the README")
-    d.add_argument("--product", default="Cloud", metavar="NAME",
+    d.add_argument("--product", default="Cloud", type=product, metavar="NAME",
                    help="product name in images.json's compose id (default Cloud)")
 
     w = sub.add_parser(
@@ -153,7 +247,7 @@ def _drop_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 
-def _config_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _config_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     c = sub.add_parser(
         "config", help="check the host config and show it, or an example of it",
         description="Read the host config (every section and key checked, as every "

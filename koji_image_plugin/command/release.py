@@ -7,6 +7,7 @@ import datetime
 import logging
 from pathlib import Path
 
+from ..errors import quote
 from ..release import drop, index, publish, weekly, weekly_config
 from ..release import sources as drop_sources
 from ..release.kojisession import koji_session
@@ -42,8 +43,8 @@ def cmd_drop(args: argparse.Namespace) -> int:
             images += drop_sources.from_local(Path(b))
         # the build's name, not this machine's paths: the record goes on public mirrors
         sources = sorted({f"local build {i.nvr}" for i in images})
-    made = drop.make_drop(did, images, force=args.force, bug_url=args.bug_url,
-                          sources=sources)
+    made = drop.make_drop(did, images, force=args.force, local_builds=args.local_builds,
+                          bug_url=args.bug_url or "", sources=sources)
     signer = publish.Signer(args.gpg_key, args.gpg_homedir) if args.gpg_key else None
     result = publish.publish(made, args.mirror, signer=signer, product=args.product, log=log)
     page, feed = index.write_index(args.mirror, args.base_url)
@@ -61,7 +62,7 @@ def cmd_weekly(args: argparse.Namespace) -> int:
         try:
             today = datetime.date.fromisoformat(args.date)
         except ValueError:
-            raise drop.DropInputError(f"--date: {args.date!r} is not a date; use "
+            raise drop.DropInputError(f"--date: {quote(args.date)} is not a date; use "
                                       "YYYY-MM-DD") from None
     cfg = weekly_config.load_config(args.config)
     outcomes = weekly.run_weekly(cfg, today, log)

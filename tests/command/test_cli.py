@@ -56,7 +56,7 @@ def test_unreadable_spec(tmp_path: Path) -> None:
 def test_boot_test_refuses_a_compressed_image(tmp_path: Path) -> None:
     (tmp_path / "x.raw.xz").write_bytes(b"\xfd7zXZ")
     done = koji_image("boot-test", "x.raw.xz", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "is not a qcow2 or raw disk" in done.stderr
 
 
