@@ -1,0 +1,138 @@
+"""Hostile host configs (``--config``, ``$KOJI_IMAGE_CONFIG``): each is refused by
+``koji-image config`` and by ``build`` before anything is made, in one line naming the
+section and key (or the file and line), exit status 2, nothing created."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.catalogue import make_sandbox, refused
+
+#: (id, the file's text, what the refusal names)
+CONFIGS: list[tuple[str, str, str]] = [
+    # -- not an INI file of ours -------------------------------------------------------
+    ("no-header", "memory = 1\n", "line 1"),
+    ("no-value", "[libvirt]\nmemory\n", "line 2"),
+    ("two-sections", "[libvirt]\nmemory = 2048\n[libvirt]\ncpus = 1\n", "[libvirt]"),
+    ("twice-a-key", "[libvirt]\nmemory = 1024\nmemory = 2048\n", "'memory'"),
+    ("unknown-section", "[libvrt]\nmemory = 2048\n", "[libvrt]"),
+    ("unknown-key", "[libvirt]\nmemroy = 2048\n", "[libvirt] memroy"),
+    ("yaml-instead", "libvirt:\n  memory: 2048\n", "line 1"),
+    ("glance-without-cloud", "[glance]\nclouds = x\n", "[glance]"),
+    # -- numbers -----------------------------------------------------------------------
+    ("memory-negative", "[libvirt]\nmemory = -1\n", "[libvirt] memory"),
+    ("memory-zero", "[libvirt]\nmemory = 0\n", "[libvirt] memory"),
+    ("memory-absurd", "[libvirt]\nmemory = 99999999999\n", "[libvirt] memory"),
+    ("memory-words", "[libvirt]\nmemory = two gigs\n", "[libvirt] memory"),
+    ("memory-float", "[libvirt]\nmemory = 2048.5\n", "[libvirt] memory"),
+    ("memory-hex", "[libvirt]\nmemory = 0x800\n", "[libvirt] memory"),
+    ("cpus-zero", "[libvirt]\ncpus = 0\n", "[libvirt] cpus"),
+    ("cpus-absurd", "[libvirt]\ncpus = 100000\n", "[libvirt] cpus"),
+    ("boot-memory-small", "[boot]\nmemory = 16\n", "[boot] memory"),
+    ("boot-cpus-negative", "[boot]\ncpus = -2\n", "[boot] cpus"),
+    ("install-timeout-zero", "[timeouts]\ninstall = 0\n", "[timeouts] install"),
+    ("install-timeout-negative", "[timeouts]\ninstall = -5\n", "[timeouts] install"),
+    ("install-timeout-absurd", "[timeouts]\ninstall = 999999999\n", "[timeouts] install"),
+    ("inactivity-words", "[timeouts]\ninactivity = soon\n", "[timeouts] inactivity"),
+    # -- choices, text and paths -------------------------------------------------------
+    ("type-xen", "[libvirt]\ntype = xen\n", "[libvirt] type"),
+    ("type-upper", "[libvirt]\ntype = KVM\n", "[libvirt] type"),
+    ("uri-two-lines", "[libvirt]\nuri = qemu:///system\n  qemu:///session\n",
+     "[libvirt] uri"),
+    ("uri-bell", "[libvirt]\nuri = qemu:///sys\x07tem\n", "[libvirt] uri"),
+    ("workdir-relative", "[paths]\nworkdir = var/tmp\n", "[paths] workdir"),
+    ("workdir-dotdot", "[paths]\nworkdir = ../tmp\n", "[paths] workdir"),
+    # -- [ec2] and [glance:CLOUD] (a bad cloud section stops `config`) -----------------
+    ("ec2-region-path", "[ec2]\nregions = us-east-1 ../x\n", "[ec2] regions"),
+    ("ec2-no-regions", "[ec2]\nregions =\n", "[ec2] regions"),
+    ("ec2-workers-zero", "[ec2]\nregions = us-east-1\nworkers = 0\n", "[ec2] workers"),
+    ("ec2-workers-absurd", "[ec2]\nregions = us-east-1\nworkers = 4096\n", "[ec2] workers"),
+    ("ec2-stall-small", "[ec2]\nregions = us-east-1\nstall_timeout = 1\n",
+     "[ec2] stall_timeout"),
+    ("ec2-retries-zero", "[ec2]\nregions = us-east-1\nretries = 0\n", "[ec2] retries"),
+    ("ec2-endpoint-javascript", "[ec2]\nregions = us-east-1\nendpoint_url = javascript:x\n",
+     "[ec2] endpoint_url"),
+    ("ec2-endpoint-no-host", "[ec2]\nregions = us-east-1\nendpoint_url = http://\n",
+     "[ec2] endpoint_url"),
+    ("ec2-endpoint-password",
+     "[ec2]\nregions = us-east-1\nendpoint_url = https://u:secret@ec2.example.org/\n",
+     "[ec2] endpoint_url"),
+    ("ec2-method", "[ec2]\nregions = us-east-1\nmethod = ftp\n", "[ec2] method"),
+    ("ec2-import-no-bucket", "[ec2]\nregions = us-east-1\nmethod = s3-import\n", "bucket"),
+    ("ec2-bucket-space", "[ec2]\nregions = us-east-1\nbucket = a b\n", "[ec2] bucket"),
+    ("ec2-bucket-upper", "[ec2]\nregions = us-east-1\nbucket = Images\n", "[ec2] bucket"),
+    ("ec2-profile-bell", "[ec2]\nregions = us-east-1\nprofile = a\x07b\n", "[ec2] profile"),
+    ("ec2-root-device", "[ec2]\nregions = us-east-1\nroot_device = /etc/passwd\n",
+     "[ec2] root_device"),
+    ("ec2-volume-type", "[ec2]\nregions = us-east-1\nvolume_type = floppy\n",
+     "[ec2] volume_type"),
+    ("ec2-ena-maybe", "[ec2]\nregions = us-east-1\nena = maybe\n", "[ec2] ena"),
+]
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    return make_sandbox(tmp_path / "sandbox")
+
+
+@pytest.mark.parametrize("text,names", [(t, n) for _, t, n in CONFIGS],
+                         ids=[i for i, _, _ in CONFIGS])
+def test_a_hostile_host_config_is_refused_in_one_line(sandbox: Path, text: str,
+                                                      names: str) -> None:
+    (sandbox / "host.conf").write_text(text)
+    line = refused(sandbox, ["config", "--config", "host.conf"], names)
+    assert line.startswith("koji-image: host.conf: "), line
+    assert "secret" not in line
+    if not text.startswith(("[ec2]", "[glance")):  # builds go on past a bad cloud section
+        # the same file named by $KOJI_IMAGE_CONFIG (the sandbox's), shown by its path
+        line = refused(sandbox, ["build", "good.yaml"], names)
+        assert line.startswith(f"koji-image: {sandbox / 'host.conf'}: "), line
+
+
+def _missing(d: Path) -> str:
+    return "nosuch.conf"
+
+
+def _directory(d: Path) -> str:
+    (d / "conf.d").mkdir()
+    return "conf.d"
+
+
+def _binary(d: Path) -> str:
+    (d / "bin.conf").write_bytes(bytes(range(256)))
+    return "bin.conf"
+
+
+def _huge(d: Path) -> str:
+    (d / "huge.conf").write_text("[libvirt]\n" + "# padding\n" * 200_000)
+    return "huge.conf"
+
+
+def _fifo(d: Path) -> str:
+    os.mkfifo(d / "fifo.conf")
+    return "fifo.conf"
+
+
+def _loop(d: Path) -> str:
+    (d / "loop.conf").symlink_to("loop.conf")
+    return "loop.conf"
+
+
+#: host config files that are no readable small text file
+FILES = [("missing", _missing, "nosuch.conf"), ("a-directory", _directory, "conf.d"),
+         ("binary", _binary, "not UTF-8"), ("over-1-MiB", _huge, "over 1 MiB"),
+         ("a-fifo", _fifo, "not a regular file"), ("symlink-loop", _loop, "loop.conf")]
+
+
+@pytest.mark.parametrize("make,names", [(m, n) for _, m, n in FILES],
+                         ids=[i for i, _, _ in FILES])
+def test_a_host_config_that_is_no_small_text_file_is_refused(
+        sandbox: Path, make: Callable[[Path], str], names: str) -> None:
+    name = make(sandbox)
+    line = refused(sandbox, ["config", "--config", name], names)
+    assert line.startswith("koji-image: ") and name in line, line
+    assert refused(sandbox, ["validate", "--config", name, "good.yaml"], names) == line
