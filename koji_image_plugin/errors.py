@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+#: characters no one-line field may hold and no terminal gets raw: C0 and C1 controls,
+#: DEL, and the bidi overrides and isolates that reorder what a line shows
+CONTROL = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{CONTROL}]")
+
+
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def printable(text: str) -> str:
+    """``text`` with each :data:`CONTROL` character written as its escape (``\\n``,
+    ``\\x1b``, ``\\u202e``): one line on a terminal, showing what it holds."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def quote(value: object, limit: int = 80) -> str:

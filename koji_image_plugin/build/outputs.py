@@ -23,7 +23,7 @@ from ..spec import records
 from ..spec.arches import Arch
 from ..spec.formats import ImageFormat
 from ..spec.hostconfig import HostConfig
-from ..spec.image import ImageSpec
+from ..spec.image import ImageSpec, image_file_name
 from ..spec.schema import DISTRO_RE, FILE_NAME_RE, NVR_RE
 from ..spec.variants import Variant
 from .results import ArchResult
@@ -74,12 +74,28 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     """A build directory's manifest.json, checked before anything uses it: the record,
     and that every image it names is a plain file inside ``directory`` (no ``..``, no
     absolute path, no symlink out of it)."""
-    data = records.read(directory / MANIFEST, MANIFEST_SCHEMA, AS_WRITTEN)
+    path = directory / MANIFEST
+    data = records.read(path, MANIFEST_SCHEMA, AS_WRITTEN)
+    if data["nvr"].count("-") < 2:
+        raise RecordError(f"{path} is damaged: nvr: {quote(data['nvr'])} is not "
+                          f"NAME-VERSION-RELEASE; {AS_WRITTEN}")
+    seen: set[tuple[str, str, str]] = set()
     for image in data["images"]:
+        output = (image["arch"], image["variant"], image["format"])
+        named = image_file_name(data["nvr"], Arch(output[0]), Variant(output[1]),
+                                ImageFormat(output[2]))
+        if image["file"] != named:  # the name says what the file is; so must the record
+            raise RecordError(f"{path} is damaged: image {quote(image['file'])} is not "
+                              f"the {' '.join(output)} image of {data['nvr']}, which is "
+                              f"named {quote(named)}; {AS_WRITTEN}")
+        if output in seen:
+            raise RecordError(f"{path} is damaged: it lists the {' '.join(output)} image "
+                              f"twice; {AS_WRITTEN}")
+        seen.add(output)
         why = within(directory, image["file"])[1]
         if why is not None:
-            raise RecordError(f"{directory / MANIFEST}: image {quote(image['file'])} is "
-                              f"{why} (it must be a file inside {directory}); {AS_WRITTEN}")
+            raise RecordError(f"{path}: image {quote(image['file'])} is {why} (it must be "
+                              f"a file inside {directory}); {AS_WRITTEN}")
     return data
 
 

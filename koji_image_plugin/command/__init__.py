@@ -20,6 +20,7 @@ from ..errors import (
     RecordError,
     SpecError,
     listed,
+    printable,
 )
 from .build import cmd_boot_test, cmd_build, cmd_config, cmd_validate
 from .parser import parser
@@ -48,6 +49,7 @@ def _logging(verbose: bool) -> None:
 
 
 def _say(line: str) -> None:
+    line = printable(line)  # a file name with a newline or an escape stays one line
     if len(line) > MAX_LINE:
         line = f"{line[:MAX_LINE // 2]}...{line[-(MAX_LINE // 2 - 3):]}"
     print(line, file=sys.stderr)

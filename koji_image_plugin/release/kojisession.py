@@ -5,6 +5,7 @@ to a hub."""
 
 from __future__ import annotations
 
+import configparser
 import importlib
 import optparse
 from pathlib import Path
@@ -24,18 +25,25 @@ def koji_module() -> Any:
 
 
 def koji_session(profile: str, config: str | None = None, user: str | None = None,
-                 password_file: str | None = None,
-                 login: bool = True) -> tuple[Any, dict[str, Any]]:
+                 password_file: str | None = None, login: bool = True,
+                 names: tuple[str, str] = ("--koji", "--koji-config"),
+                 ) -> tuple[Any, dict[str, Any]]:
     """A koji.ClientSession for a koji client profile, logged in by koji's own code
     (``koji_cli.lib.activate_session``: Kerberos, SSL or password, as configured) when
     ``login`` (reading builds needs no login, as for ``koji buildinfo``); ``user`` and
-    ``password_file`` are for password logins."""
+    ``password_file`` are for password logins; ``names``: how refusals name the profile
+    and the config file (the options, or the weekly config's keys)."""
     koji = koji_module()
     cli_lib = importlib.import_module("koji_cli.lib")
     try:
         opts: dict[str, Any] = koji.read_config(profile, user_config=config)
     except koji.ConfigurationError as exc:
-        raise DropInputError(f"--koji: {exc}; give a profile of your koji config") from exc
+        raise DropInputError(f"{names[0]}: {exc}; give a profile of your koji config") \
+            from None
+    except (configparser.Error, UnicodeDecodeError, OSError) as exc:
+        what = " ".join(str(exc).split())[:200]
+        raise DropInputError(f"{names[1]}: the koji config cannot be read: {what}; fix "
+                             "it (an INI file, as koji's own)") from None
     if user:
         opts["user"] = user
         opts["authtype"] = opts.get("authtype") or "password"

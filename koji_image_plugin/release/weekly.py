@@ -31,7 +31,7 @@ from typing import Any
 
 from ..koji import request
 from . import index, publish
-from .drop import DropError, Verdict, drop_id, make_drop
+from .drop import DropError, DropInputError, Verdict, drop_id, make_drop
 from .kojisession import koji_module, koji_session
 from .sources import KojiSource
 from .weekly_config import Branch, WeeklyConfig, WeeklyError, prepared
@@ -45,7 +45,10 @@ DONE_STATES = ("CLOSED", "FAILED", "CANCELED")
 def connect(cfg: WeeklyConfig) -> tuple[Any, dict[str, Any]]:
     try:
         return koji_session(cfg.koji["profile"], cfg.koji.get("config"),
-                            cfg.koji.get("user"), cfg.koji.get("password_file"))
+                            cfg.koji.get("user"), cfg.koji.get("password_file"),
+                            names=("koji.profile", "koji.config"))
+    except DropInputError as exc:  # the config's fault: exit 2, as its other problems
+        raise DropInputError(f"{cfg.source}: {exc}") from None
     except DropError as exc:
         raise WeeklyError(f"{cfg.source}: {exc}") from exc
 

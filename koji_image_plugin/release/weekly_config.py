@@ -14,7 +14,7 @@ from ..koji import request
 from ..spec.load import read
 from ..spec.problems import collect
 from ..spec.records import line
-from ..spec.schema import MAX_PATH
+from ..spec.schema import MAX_PATH, MAX_URL
 from . import publish
 from .drop import BASE_URL_RE, BUG_URL_RE, PRODUCT_RE, RELEASE_RE
 
@@ -34,14 +34,14 @@ SCHEMA: dict[str, Any] = {
     "required": ["mirror", "koji", "branches"],
     "properties": {
         "mirror": _path(),
-        "base_url": {"type": "string", "pattern": BASE_URL_RE.pattern},
+        "base_url": {"type": "string", "pattern": BASE_URL_RE.pattern, "maxLength": MAX_URL},
         "keep": {"type": "integer", "minimum": 1, "maximum": 1000},
         "state_dir": _path(),
         "poll_interval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
         "timeout": {"type": "integer", "minimum": 60, "maximum": 14 * 86400},
         "gpg_key": _text(),
         "gpg_homedir": _path(),
-        "bug_url": {"type": "string", "pattern": BUG_URL_RE.pattern,
+        "bug_url": {"type": "string", "pattern": BUG_URL_RE.pattern, "maxLength": MAX_URL,
                     "description": "a web URL (http:// or https://) on one line"},
         "product": {"type": "string", "pattern": PRODUCT_RE.pattern},
         "koji": {
@@ -58,12 +58,14 @@ SCHEMA: dict[str, Any] = {
         "branches": {
             "type": "array",
             "minItems": 1,
+            "maxItems": 100,
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["release", "spec", "target"],
                 "properties": {
-                    "release": {"type": "string", "pattern": RELEASE_RE.pattern},
+                    "release": {"type": ["string", "integer"], "minimum": 1,
+                                "pattern": RELEASE_RE.pattern},
                     "spec": _path(),
                     "target": _text(),
                     "arches": {"type": "array", "items": _text(), "minItems": 1,
@@ -122,15 +124,21 @@ def load_config(path: Path) -> WeeklyConfig:
     branches = []
     seen: set[str] = set()
     for i, b in enumerate(data["branches"]):
+        b = dict(b, release=str(b["release"]))  # release: 12 is the branch "12"
         if b["release"] in seen:
             problems.append(Problem(f"branches.{i}.release",
                                     f"{quote(b['release'])} is configured twice; keep one"))
         seen.add(b["release"])
         spec = rel(b["spec"])
         if not spec.is_file():
-            problems.append(Problem(f"branches.{i}.spec", f"{spec} does not exist"))
+            problems.append(Problem(f"branches.{i}.spec", f"{spec} is not a regular file"
+                                    if spec.exists() else f"{spec} does not exist"))
         branches.append(Branch(b["release"], spec, b["target"],
                                tuple(b["arches"]) if "arches" in b else None))
+    for key in ("mirror", "state_dir", "gpg_homedir"):  # made when missing; not a file
+        if key in data and rel(data[key]).exists() and not rel(data[key]).is_dir():
+            problems.append(Problem(key, f"{rel(data[key])} is not a directory; give a "
+                                    "directory (it is made when missing)"))
     koji_cfg = dict(data["koji"])
     for key in ("config", "password_file"):
         if key in koji_cfg:

@@ -161,7 +161,7 @@ def read(path: Path) -> settings.Parsed:
     defaults. Each reader below refuses the problems of the sections it reads."""
     try:
         data = read_regular(path, MAX_BYTES)
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")  # an editor's byte order mark
     except FileNotFoundError:
         return settings.Parsed()
     except (OSError, UnicodeDecodeError) as exc:

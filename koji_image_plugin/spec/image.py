@@ -25,6 +25,13 @@ from .urls import LOCAL, Edge, url_problem
 from .variants import Variant
 
 
+def image_file_name(nvr: str, arch: Arch, variant: Variant, fmt: ImageFormat) -> str:
+    """Fedora's naming: NAME-VERSION-RELEASE.ARCH.EXT, the variant tag in the name."""
+    name, version, release = nvr.rsplit("-", 2)
+    name = f"{name}-{variant.name_tag}" if variant.name_tag else name
+    return f"{name}-{version}-{release}.{arch.value}.{fmt.extension}"
+
+
 @dataclass(frozen=True)
 class BootTest:
     enabled: bool = True
@@ -81,9 +88,7 @@ class ImageSpec:
         return self.install_tree.replace("$basearch", base).replace("$arch", arch.value)
 
     def file_name(self, arch: Arch, variant: Variant, fmt: ImageFormat) -> str:
-        """Fedora's naming: NAME-VERSION-RELEASE.ARCH.EXT, the variant tag in the name."""
-        name = f"{self.name}-{variant.name_tag}" if variant.name_tag else self.name
-        return f"{name}-{self.version}-{self.release}.{arch.value}.{fmt.extension}"
+        return image_file_name(self.nvr, arch, variant, fmt)
 
     def as_dict(self) -> dict[str, Any]:
         """The resolved spec, in the YAML spec's own vocabulary (it validates again)."""

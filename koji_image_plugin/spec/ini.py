@@ -38,10 +38,10 @@ def _flag(value: str) -> bool:
 
 
 def _gib(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{quote(value)} is not a whole number of GiB") from None
+    # ASCII digits only: int() also takes "1_0" and the digits of other scripts
+    if not re.fullmatch(r"[0-9]{1,6}", value.strip()):
+        raise ValueError(f"{quote(value)} is not a whole number of GiB")
+    return int(value)
 
 
 def _can_fail(value: str) -> list[str]:

@@ -4,6 +4,11 @@ What is read is bounded before it is parsed: at most MAX_BYTES of UTF-8 text, YA
 at most MAX_ALIASES aliases (an alias bomb expands to gigabytes) nested at most
 MAX_DEPTH deep (deeper would exhaust the parser's recursion), read with libyaml's C
 loader where the system has it. Each refusal is one line naming the file.
+
+The loader is strict where YAML 1.1 would quietly misread a value: a number in another
+notation (``012`` is 10, ``1:30`` is 90, ``0x13``, ``1_000``, ``1e5``, ``.nan``) is
+refused with "quote it", a date stays the text it was, and a key given twice in one
+mapping is refused (YAML would keep the last, silently).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Problem, SpecError
+from ..errors import Problem, SpecError, quote
 from ..files import read_regular
 from .image import ImageSpec, from_dict
 from .ini import SECTION, ini_to_dict, is_koji_ini
@@ -24,6 +29,54 @@ MAX_BYTES = 1 << 20
 MAX_ALIASES = 100
 MAX_DEPTH = 64
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})\Z")
+_PLAIN_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})\.[0-9]{1,18}\Z")
+_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+
+
+class StrictLoader(LOADER):  # type: ignore[misc]
+    """The safe loader with the strict scalars and mappings of the module docstring."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[tuple[str, str]] = set()
+        for key, _ in getattr(node, "value", []):
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{quote(key.value)} is given twice in one mapping; "
+                        "keep one", key.start_mark)
+                seen.add((key.tag, key.value))
+        return super().construct_mapping(node, deep)
+
+
+def _number(pattern: re.Pattern[str], kind: type) -> Any:
+    def construct(loader: Any, node: Any) -> Any:
+        text = loader.construct_scalar(node)
+        if re.fullmatch(r"[-+]?[0-9]{19,}", text):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{quote(text)} has more digits than any field takes",
+                node.start_mark)
+        if not pattern.match(text):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{quote(text)} is a number in a notation YAML reads "
+                "differently than it looks; quote it, or write plain digits", node.start_mark)
+        return kind(text)
+    return construct
+
+
+def _bool(loader: Any, node: Any) -> bool:
+    text = loader.construct_scalar(node)
+    if text.lower() not in _BOOLS:
+        raise yaml.constructor.ConstructorError(None, None, f"{quote(text)} is not true or "
+                                                "false", node.start_mark)
+    return _BOOLS[text.lower()]
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _number(_PLAIN_INT, int))
+StrictLoader.add_constructor("tag:yaml.org,2002:float", _number(_PLAIN_FLOAT, float))
+StrictLoader.add_constructor("tag:yaml.org,2002:bool", _bool)
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                             lambda loader, node: loader.construct_scalar(node))
 #: an INI section header as a file's first line (``[something]``, no spaces or commas)
 _INI_HEADER = re.compile(r"^\s*\[[A-Za-z0-9_.:-]+\]\s*$")
 
@@ -39,7 +92,7 @@ def read_text(path: Path, what: str = "a spec") -> str:
         raise SpecError(source, [Problem("(file)", f"is over {MAX_BYTES >> 20} MiB; {what} "
                                          "is a small text file")])
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # an editor's byte order mark
     except UnicodeDecodeError as exc:
         raise SpecError(source, [Problem("(file)", f"is not UTF-8 text (byte {exc.start}); "
                                          f"give {what} in YAML")]) from None
@@ -65,12 +118,16 @@ def load_yaml(text: str, source: str) -> Any:
     """YAML, bounded (see the module docstring); one SpecError line when it is not."""
     try:
         _check_shape(text, source)
-        return yaml.load(text, Loader=LOADER)
+        return yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
         detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(source, [Problem(where, f"not valid YAML: {detail}")]) from None
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+        # a value a YAML tag cannot build (``!!binary`` of bad base64, ...)
+        raise SpecError(source, [Problem("(file)", "not valid YAML: a value cannot be "
+                                         f"read ({type(exc).__name__})")]) from None
 
 
 def _check_shape(text: str, source: str) -> None:

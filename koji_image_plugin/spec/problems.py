@@ -23,10 +23,19 @@ MAX_MESSAGE = 200
 MAX_PROBLEMS = 100
 
 
+#: JSON Schema 2020-12, where an integer is an int: the standard's "integer" takes 4.0,
+#: which the code would then slice or format as a float
+_VALIDATOR: Any = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int)
+        and not isinstance(value, bool)))
+
+
 def collect(schema: Mapping[str, Any], data: Any, *, prefix: str = "",
             plain: bool = False) -> list[Problem]:
     """Every problem of ``data`` against ``schema``; fields are named under ``prefix``."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _VALIDATOR(schema)
     problems: list[Problem] = []
     for err in validator.iter_errors(data):
         problems += _plain(err) if plain else explain(err)

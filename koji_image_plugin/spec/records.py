@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecordError
+from ..errors import CONTROL, RecordError, quote
 from ..files import read_regular
 from .problems import collect
 
@@ -22,7 +22,7 @@ SHA256 = {"type": "string", "pattern": r"^[0-9a-f]{64}\Z"}
 def line(max_length: int) -> dict[str, Any]:
     """A one-line text field: no control characters (they would break a page, a feed or
     a CHECKSUM line), at most ``max_length`` characters."""
-    return {"type": "string", "pattern": r"^[^\x00-\x1f\x7f]*\Z", "maxLength": max_length,
+    return {"type": "string", "pattern": f"^[^{CONTROL}]*\\Z", "maxLength": max_length,
             "description": "must be one line without control characters"}
 
 
@@ -37,12 +37,22 @@ def read(path: Path, schema: Mapping[str, Any], fix: str) -> dict[str, Any]:
         raise RecordError(f"{path} is damaged: over {MAX_BYTES >> 20} MiB, not a record of "
                           f"ours; {fix}")
     try:
-        record = json.loads(data.decode("utf-8"))
+        record = json.loads(data.decode("utf-8"), object_pairs_hook=_unique)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise RecordError(f"{path} is damaged: not valid JSON ({reason}); {fix}") from None
     check(record, schema, str(path), fix)
     return dict(record)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it gives a key twice (json would keep the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {quote(key)} is given twice in one object")
+        out[key] = value
+    return out
 
 
 def check(record: Any, schema: Mapping[str, Any], where: str, fix: str) -> None:

@@ -18,7 +18,7 @@ DISTRO_RE = rf"^({'|'.join(f.value for f in Family)})-([0-9]+|rawhide)\Z"
 #: a build's NAME-VERSION-RELEASE as a record gives it
 NVR_RE = r"^[A-Za-z0-9][A-Za-z0-9._+~-]*\Z"
 #: text for people: any character but the control ones (new line and tab allowed)
-TEXT_RE = r"^[^\x00-\x08\x0b-\x1f\x7f]*\Z"
+TEXT_RE = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*\Z"
 MAX_URL, MAX_PATH = 2048, 4096
 #: a version or release given as a number: a plain count of at most 15 digits
 MAX_NUMBER = 10 ** 15
@@ -43,7 +43,7 @@ SCHEMA: dict[str, Any] = {
         "description": {"type": "string", "maxLength": 4096, "pattern": TEXT_RE,
                         "description": "text for people, without control characters "
                                        "(new lines and tabs are fine)"},
-        "distro": {"type": "string", "pattern": DISTRO_RE,
+        "distro": {"type": "string", "pattern": DISTRO_RE, "maxLength": 64,
                    "description": "Fedora-NN, Fedora-rawhide or Debian-NN"},
         "arches": {"type": "array", "minItems": 1, "uniqueItems": True,
                    "items": {"enum": [a.value for a in Arch]}},
@@ -78,7 +78,7 @@ SCHEMA: dict[str, Any] = {
         },
         "qcow2_compat": {"enum": ["0.10", "1.1"]},
         "xz_preset": {"type": "integer", "minimum": 0, "maximum": 9},
-        "target": {"type": "string", "pattern": NAME_RE,
+        "target": {"type": "string", "pattern": NAME_RE, "maxLength": 255,
                    "description": "Koji build target (hub builds)"},
         "can_fail": {"type": "array", "items": {"enum": [a.value for a in Arch]},
                      "description": "arches whose failure does not fail the build "

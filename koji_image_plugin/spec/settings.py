@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import quote
+from ..errors import has_control, quote
 from .urls import masked, parse_url
+
+#: a value in a host config, at most (the longest real one is a URL)
+MAX_VALUE = 4096
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,13 @@ class Setting:
         value of a key without a default leaves it unset."""
         if not text.strip() and self.default is None:
             return None
-        value = _KINDS[self.kind](self, text.strip())
+        text = text.strip()
+        # words and pairs may go on over indented lines; nothing else has a line break
+        if has_control(text.replace("\n", " ") if self.kind in ("words", "pairs") else text):
+            raise ValueError("use one line of text without control characters")
+        if len(text) > MAX_VALUE:
+            raise ValueError(f"use at most {MAX_VALUE} characters")
+        value = _KINDS[self.kind](self, text)
         if self.check is not None:
             hint = self.check(value)
             if hint:
@@ -72,13 +81,7 @@ class Setting:
                 "path": "absolute path", "pairs": "KEY=VALUE ..."}[self.kind]
 
 
-#: a control character (a newline comes from an indented continuation line)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _text(s: Setting, text: str) -> str:
-    if _CONTROL.search(text):
-        raise ValueError("use one line of text without control characters")
     return text
 
 
@@ -93,10 +96,8 @@ def _url(s: Setting, text: str) -> str:
 
 
 def _int(s: Setting, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
+    # plain ASCII digits: int() would also take "1_0" and other scripts' digits
+    value = int(text) if re.fullmatch(r"[-+]?[0-9]{1,18}", text) else None
     low = s.low if s.low is not None else 0
     if value is None or value < low or (s.high is not None and value > s.high):
         raise ValueError(f"use a whole number of at least {low}" if s.high is None
@@ -105,6 +106,8 @@ def _int(s: Setting, text: str) -> int:
 
 
 def _choice(s: Setting, text: str) -> str:
+    if text in ('""', "''") and "" in s.choices:  # empty, written as the docs show it
+        return ""
     if text not in s.choices:
         raise ValueError(f"use one of {', '.join(c or '(empty)' for c in s.choices)}")
     return text
@@ -161,7 +164,8 @@ class Section:
     def matches(self, name: str) -> bool:
         if self.name.endswith(":*"):
             prefix = self.name[:-1]
-            return name.startswith(prefix) and len(name) > len(prefix)
+            return name.startswith(prefix) and re.fullmatch(
+                r"[A-Za-z0-9][A-Za-z0-9._-]*", name[len(prefix):]) is not None
         return name == self.name
 
     @property

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import ParseResult, urlparse
 
-from ..errors import quote
+from ..errors import has_control, quote
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def shape_problem(text: str) -> str | None:
         return (f"{quote(masked(text))} carries a password, which every Koji user could "
                 "read in the task and which a build's manifest keeps; give the URL without "
                 "credentials (the builder's own configuration has them)")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+    if any(c.isspace() for c in text) or has_control(text):
         return f"{quote(text)} has white space or a control character in it; give one URL"
     return None
 
