@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from koji_image_plugin import command
+from koji_image_plugin.errors import has_control
 
 #: a refusal quotes at most a short excerpt of what it was given
 MAX_LINE = 600
@@ -93,6 +94,7 @@ def refused(sandbox: Path, argv: list[str], names: tuple[str, ...] | str, *,
     assert 1 <= len(shown) <= lines, shown[:30]
     assert all(len(line) <= MAX_LINE for line in shown), [len(x) for x in shown]
     assert all(line.startswith("koji-image") for line in shown), shown
+    assert not any(has_control(line) for line in shown), shown  # escaped, never raw
     assert any(n in shown[0] for n in names), (names, shown[0])
     assert snapshot(sandbox) == before, "the sandbox changed"
     return shown[0]

@@ -36,6 +36,17 @@ ARGUMENTS: list[tuple[str, list[str], str]] = [
     ("build-release-huge", ["build", "--release", "9" * 1000, "good.yaml"], "release"),
     ("build-accel", ["build", "--accel", "xen", "good.yaml"], "--accel"),
     ("validate-spec-missing", ["validate", "nosuch.yaml"], "nosuch.yaml"),
+    # -- names that would move a terminal's cursor or split the line: shown escaped ----
+    ("spec-name-newline", ["validate", "sp\nec.yaml"], "sp\\nec.yaml"),
+    ("spec-name-return", ["validate", "sp\rec.yaml"], "sp\\rec.yaml"),
+    ("spec-name-escape", ["validate", "sp\x1b[31mec.yaml"], "sp\\x1b[31mec.yaml"),
+    ("spec-name-bidi", ["validate", "a\u202elmay.txt"], "a\\u202elmay.txt"),
+    ("config-name-newline", ["validate", "--config", "x\ny.conf", "good.yaml"],
+     "x\\ny.conf"),
+    ("boot-image-escape", ["boot-test", "im\x1b[2Jage.qcow2"], "im\\x1b[2Jage.qcow2"),
+    ("weekly-config-escape", ["weekly", "w\x1b]0;x\x07.yaml"], "w\\x1b]0;x\\x07.yaml"),
+    ("drop-build-newline", ["drop", "--release", "12", "--weekly", "20261201.0",
+                            "--mirror", "m", "no\nsuch"], "no\\nsuch"),
     # -- boot-test ---------------------------------------------------------------------
     ("boot-no-image", ["boot-test"], "IMAGE"),
     ("boot-image-missing", ["boot-test", "nosuch.qcow2"], "nosuch.qcow2"),

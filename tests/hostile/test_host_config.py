@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.catalogue import make_sandbox, refused
+from tests.hostile.catalogue import make_sandbox, refused, run
 
 #: (id, the file's text, what the refusal names)
 CONFIGS: list[tuple[str, str, str]] = [
@@ -46,6 +46,17 @@ CONFIGS: list[tuple[str, str, str]] = [
     ("uri-bell", "[libvirt]\nuri = qemu:///sys\x07tem\n", "[libvirt] uri"),
     ("workdir-relative", "[paths]\nworkdir = var/tmp\n", "[paths] workdir"),
     ("workdir-dotdot", "[paths]\nworkdir = ../tmp\n", "[paths] workdir"),
+    ("workdir-nul", "[paths]\nworkdir = /var/\x00tmp\n", "[paths] workdir"),
+    ("workdir-escape", "[paths]\nworkdir = /var/t\x1b]0;pwn\x07mp\n", "[paths] workdir"),
+    ("workdir-two-lines", "[paths]\nworkdir = /var/tmp\n  /etc\n", "[paths] workdir"),
+    ("uri-c1", "[libvirt]\nuri = qemu:///sys\x9b31mtem\n", "[libvirt] uri"),
+    ("uri-bidi", "[libvirt]\nuri = qemu:///\u202emetsys\n", "[libvirt] uri"),
+    ("uri-huge", "[libvirt]\nuri = qemu:///" + "s" * 500_000 + "\n", "[libvirt] uri"),
+    ("memory-underscore", "[libvirt]\nmemory = 2_048\n", "[libvirt] memory"),
+    ("cpus-fullwidth", "[libvirt]\ncpus = １\n", "[libvirt] cpus"),
+    ("glance-name-path", "[glance:../x]\nauth_cloud = x\n", "[glance:../x]"),
+    ("glance-name-space", "[glance:a b]\nauth_cloud = x\n", "[glance:a b]"),
+    ("glance-name-colon", "[glance:a:b]\nauth_cloud = x\n", "[glance:a:b]"),
     # -- [ec2] and [glance:CLOUD] (a bad cloud section stops `config`) -----------------
     ("ec2-region-path", "[ec2]\nregions = us-east-1 ../x\n", "[ec2] regions"),
     ("ec2-no-regions", "[ec2]\nregions =\n", "[ec2] regions"),
@@ -71,6 +82,7 @@ CONFIGS: list[tuple[str, str, str]] = [
     ("ec2-volume-type", "[ec2]\nregions = us-east-1\nvolume_type = floppy\n",
      "[ec2] volume_type"),
     ("ec2-ena-maybe", "[ec2]\nregions = us-east-1\nena = maybe\n", "[ec2] ena"),
+    ("ec2-regions-escape", "[ec2]\nregions = us-east-1\n  eu-\x1b[2Jwest-1\n", "[ec2] regions"),
 ]
 
 
@@ -136,3 +148,20 @@ def test_a_host_config_that_is_no_small_text_file_is_refused(
     line = refused(sandbox, ["config", "--config", name], names)
     assert line.startswith("koji-image: ") and name in line, line
     assert refused(sandbox, ["validate", "--config", name, "good.yaml"], names) == line
+
+
+#: host configs as people write them, which must still be read
+GOOD_CONFIGS = [
+    ("bom", "\ufeff[libvirt]\nmemory = 2048\n"),
+    ("crlf", "[libvirt]\r\nmemory = 2048\r\n[boot]\r\ncpus = 1\r\n"),
+    ("regions-over-lines", "[ec2]\nregions = us-east-1\n  us-west-2\n"),
+    ("imds-empty-as-shown", '[ec2]\nregions = us-east-1\nimds_support = ""\n'),
+    ("glance-cloud", "[glance:fedora-infra.cloud_1]\n"),
+]
+
+
+@pytest.mark.parametrize("text", [t for _, t in GOOD_CONFIGS], ids=[i for i, _ in GOOD_CONFIGS])
+def test_a_host_config_as_people_write_them_is_still_read(sandbox: Path, text: str) -> None:
+    (sandbox / "host.conf").write_text(text)
+    code, _, err = run(sandbox, ["config", "--config", "host.conf"])
+    assert (code, err) == (0, ""), err

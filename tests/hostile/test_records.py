@@ -54,6 +54,17 @@ def _directory(d: Path) -> None:
     (d / IMAGE).mkdir()
 
 
+def _missing(d: Path) -> None:
+    (d / IMAGE).unlink()
+
+
+def twice(**changes: Any) -> Callable[[dict[str, Any]], Any]:
+    """The image listed once more, with ``changes``."""
+    def change(m: dict[str, Any]) -> None:
+        m["images"].append({**m["images"][0], **changes})
+    return change
+
+
 #: (id, a change to the manifest (returns bytes to write instead, or None), or a change
 #: to the build dir, and what the refusal names besides manifest.json)
 MANIFESTS: list[tuple[str, Callable[[Any], Any], str]] = [
@@ -91,7 +102,18 @@ MANIFESTS: list[tuple[str, Callable[[Any], Any], str]] = [
     ("file-absolute", image(file="/etc/passwd"), "file"),
     ("file-newline", image(file=IMAGE + "\n"), "file"),
     ("file-subdir", image(file="logs/x.qcow2"), "file"),
-    ("file-missing", image(file="T-12-1.x86_64.raw.xz"), "missing"),
+    ("file-missing", _missing, "missing"),
+    ("file-not-its-name", image(file="T-12-1.x86_64.raw.xz"), "is not the"),
+    ("format-not-its-file", image(format="raw.xz"), "is not the"),
+    ("arch-not-its-file", image(arch="i686"), "is not the"),
+    ("nvr-not-its-files", field("nvr", "Other-19-7"), "is not the"),
+    ("nvr-no-release", field("nvr", "T-12"), "NAME-VERSION-RELEASE"),
+    ("image-twice", twice(), "twice"),
+    ("file-twice-as-two-formats", twice(format="raw.xz"), "is not the"),
+    ("file-twice-as-two-arches", twice(arch="i686"), "is not the"),
+    ("size-float", image(size=25.0), "size"),
+    ("key-twice", raw(b'{"nvr": "T-12-1", "nvr": "Other-1-1", "images": []}'), "twice"),
+    ("huge-number", raw(b'{"nvr": "T-12-1", "size": ' + b"9" * 5000 + b"}"), "not valid JSON"),
     ("file-symlink-out", _outside, "outside"),
     ("file-a-directory", _directory, "not a file"),
 ]
@@ -99,7 +121,7 @@ MANIFESTS: list[tuple[str, Callable[[Any], Any], str]] = [
 
 def _forge(build: Path, change: Callable[[Any], Any]) -> None:
     manifest = good_manifest()
-    if change in (_outside, _directory):
+    if change in (_outside, _directory, _missing):
         change(build)
         data = None
     else:

@@ -29,6 +29,14 @@ def spec(**changes: Any) -> bytes:
 
 BIG = "A" * 100_000
 
+
+def yaml_with(line: str) -> bytes:
+    """The good spec as YAML text with ``line`` (KEY: VALUE) in place of its key's line:
+    for the values only YAML's own notation can write."""
+    key = line.split(":", 1)[0]
+    kept = [ln for ln in GOOD_SPEC.splitlines() if not ln.startswith(f"{key}:")]
+    return ("\n".join([*kept, line]) + "\n").encode()
+
 #: (id, the file's bytes, what the refusal names)
 SPEC_FILES: list[tuple[str, bytes, str]] = [
     # -- not text, not YAML, too big, too deep -----------------------------------------
@@ -61,6 +69,24 @@ SPEC_FILES: list[tuple[str, bytes, str]] = [
     ("two-documents", b"name: a\n---\nname: b\n", "not valid YAML"),
     ("bad-escape", b'name: "\\q"\n', "not valid YAML"),
     ("ini-wrong-section", b"[image]\nname = x\n", "[image-build]"),
+    # -- what YAML 1.1 would misread, and keys given twice ------------------------------
+    ("sexagesimal", yaml_with("version: 1:30"), "quote it"),
+    ("octal", yaml_with("release: 012"), "quote it"),
+    ("hex", yaml_with("version: 0x13"), "quote it"),
+    ("underscores", yaml_with("release: 1_000"), "quote it"),
+    ("exponent", yaml_with("release: 1.0e+5"), "quote it"),
+    ("nan", yaml_with("xz_preset: .nan"), "quote it"),
+    ("infinity", yaml_with("disk_size: .inf"), "quote it"),
+    ("huge-integer", yaml_with("disk_size: " + "1" * 5000), "more digits"),
+    ("int-tag-words", yaml_with("disk_size: !!int abc"), "quote it"),
+    ("float-tag-words", yaml_with("disk_size: !!float abc"), "quote it"),
+    ("bool-tag-words", yaml_with("scratch: !!bool abc"), "not true or false"),
+    ("bad-date", yaml_with("version: 2026-13-45"), "version"),
+    ("a-date", yaml_with("version: 2026-12-01"), "version"),
+    ("float-disk", yaml_with("disk_size: 2.0"), "disk_size"),
+    ("key-twice", GOOD_SPEC.encode() + b"name: Other-Name\n", "given twice"),
+    ("nested-key-twice", yaml_with("boot_test: {timeout: 60, timeout: 90}"), "given twice"),
+    ("json-key-twice", b'{"name": "A", "name": "B"}', "given twice"),
     ("ini-only-comments", b"; koji\n[libvirt]\nmemory = 1\n", "[image-build]"),
     # -- names, versions and releases --------------------------------------------------
     ("name-newline", spec(name="Test\n"), "name"),
@@ -148,6 +174,10 @@ SPEC_FILES: list[tuple[str, bytes, str]] = [
     ("unknown-strange-field", spec(**{"a\nb": 1}), "unknown field"),
     ("description-escape", spec(description="\x1b]0;owned\x07"), "description"),
     ("description-long", spec(description="d" * 10_000), "description"),
+    ("description-c1", spec(description="a\x85b\x9b31m"), "description"),
+    ("description-bidi", spec(description="safe \u202etxt.exe"), "description"),
+    ("target-long", spec(target="t" * 5000), "target"),
+    ("distro-long", spec(distro="Debian-" + "1" * 100), "distro"),
     # -- uploads -----------------------------------------------------------------------
     ("region-newline", spec(upload={"ec2": {"regions": ["us-east-1\n"]}}), "upload"),
     ("region-path", spec(upload={"ec2": {"regions": ["../x"]}}), "upload"),
@@ -190,6 +220,8 @@ INI_FILES: list[tuple[str, bytes, str]] = [
     ("ini-two-sections", GOOD_INI.encode() * 2, "image-build"),
     ("ini-twice-a-key", (GOOD_INI + "name = Other\n").encode(), "name"),
     ("ini-no-value", (GOOD_INI + "orphan\n").encode(), "line"),
+    ("ini-disk-fullwidth", ini(disk_size="１０"), "disk_size"),
+    ("ini-disk-underscore", ini(disk_size="1_0"), "disk_size"),
     ("ini-binary", b"[image-build]\nname = \xff\xfe\n", "is not UTF-8 text"),
     ("ini-ksurl-password", ini(ksurl="git+https://u:secret@scm.example.org/r.git#main"),
      "ksurl"),
@@ -293,3 +325,25 @@ def test_ten_thousand_problems_show_twenty_and_a_count(sandbox: Path) -> None:
     assert "k" in first
     err = run(sandbox, ["validate", "spec.yaml"])[2].strip().splitlines()
     assert len(err) == 21 and err[-1].endswith("more problems; fix these first)"), err[-1]
+
+
+#: what a spec may look like and must still be read: an editor's byte order mark and
+#: CRLF line ends, a quoted date-like release, unicode text, comments
+GOOD_FILES = [
+    ("bom", b"\xef\xbb\xbf" + GOOD_SPEC.encode()),
+    ("crlf", GOOD_SPEC.replace("\n", "\r\n").encode()),
+    ("bom-ini", b"\xef\xbb\xbf" + GOOD_INI.encode()),
+    ("crlf-ini", GOOD_INI.replace("\n", "\r\n").encode()),
+    ("unicode-description", GOOD_SPEC.encode() + "description: |\n  Für alle Wolken\n"
+     "  zweite Zeile\n".encode()),
+    ("date-release", yaml_with('release: "20261201.0"')),
+    ("comments", b"# a comment\n" + GOOD_SPEC.encode() + b"# the end\n"),
+]
+
+
+@pytest.mark.parametrize("content", [c for _, c in GOOD_FILES], ids=[i for i, _ in GOOD_FILES])
+def test_a_spec_as_people_write_them_is_still_valid(sandbox: Path, content: bytes) -> None:
+    (sandbox / "spec.yaml").write_bytes(content)
+    code, out, err = run(sandbox, ["validate", "spec.yaml"])
+    assert (code, err) == (0, ""), err
+    assert "valid: " in out

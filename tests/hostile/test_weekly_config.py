@@ -63,6 +63,25 @@ CONFIGS: list[tuple[str, bytes, str]] = [
     ("arches-empty", branch(arches=[]), "arches"),
     ("arches-many", branch(arches=["x86_64"] * 100), "arches"),
     ("branch-unknown", branch(colour="blue"), "colour"),
+    ("branches-many", config(branches=[{**GOOD["branches"][0], "release": str(i)}
+                                       for i in range(1, 200)]), "branches"),
+    ("mirror-a-file", config(mirror="koji.conf"), "mirror"),
+    ("mirror-dev-null", config(mirror="/dev/null"), "mirror"),
+    ("state-dir-a-file", config(state_dir="koji.conf"), "state_dir"),
+    ("keep-float", config(keep=4.0), "keep"),
+    ("keep-huge", config()[:-1] + b', "keep": ' + b"9" * 5000 + b"}", "more digits"),
+    ("base-url-huge", config(base_url="https://mirror.example.org/" + "a" * 100_000),
+     "base_url"),
+    ("bug-url-huge", config(bug_url="https://bugs.example.org/" + "a" * 100_000), "bug_url"),
+    ("release-bad-date", branch().replace(b'"release": "12"', b'"release": 2026-13-45'),
+     "release"),
+    ("spec-a-directory", branch(spec="work"), "is not a regular file"),
+    ("koji-config-binary", config(koji={"profile": "koji", "config": "bad.conf"}),
+     "koji.config"),
+    ("koji-config-key-twice", config(koji={"profile": "koji", "config": "twice.conf"}),
+     "koji.config"),
+    ("koji-profile-missing", config(koji={"profile": "nosuch", "config": "koji.conf"}),
+     "koji.profile"),
 ]
 
 
@@ -71,6 +90,9 @@ def sandbox(tmp_path: Path) -> Path:
     root = make_sandbox(tmp_path / "sandbox")
     # a hub that is not there: a config that passes its checks fails at login (exit 1)
     (root / "koji.conf").write_text("[koji]\nserver = http://127.0.0.1:9/kojihub\n")
+    (root / "bad.conf").write_bytes(b"\xff\xfe garbage\n[\n")
+    (root / "twice.conf").write_text("[koji]\nserver = http://127.0.0.1:9/kojihub\n"
+                                     "server = x\n")
     (root / "good.yaml").write_text((root / "good.yaml").read_text().replace(
         "file:///srv/trees/", "http://mirror.example.org/"))
     return root
@@ -91,3 +113,11 @@ def test_a_hostile_weekly_config_is_refused_in_one_line(sandbox: Path, content: 
     (sandbox / "weekly.yaml").write_bytes(content)
     line = refused(sandbox, ["weekly", "weekly.yaml"], names)
     assert "secret" not in line
+
+
+def test_a_branch_release_may_be_a_number(sandbox: Path) -> None:
+    """``release: 12`` unquoted is the branch "12" (as a spec's version may be one)."""
+    (sandbox / "weekly.yaml").write_bytes(branch().replace(b'"release": "12"',
+                                                           b'"release": 12'))
+    code, _, err = run(sandbox, ["weekly", "weekly.yaml"])
+    assert code == 1 and "koji: cannot log in" in err, err
