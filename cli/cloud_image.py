@@ -27,7 +27,7 @@ from koji_cli.lib import (
 # The koji command loads every plugin at start: an import error here would break all of
 # koji's commands, so a broken install only breaks these two.
 try:
-    from koji_image_plugin.errors import KojiImageError, listed
+    from koji_image_plugin.errors import KojiImageError, listed, printable
     from koji_image_plugin.koji import request
     from koji_image_plugin.koji.info import format_info
     from koji_image_plugin.spec.distro import AUTO_KEYS
@@ -114,7 +114,7 @@ def _spec_data(parser, options, args):
         try:
             loaded = read(path)
         except KojiImageError as exc:
-            parser.error(str(exc))
+            parser.error(printable(str(exc)))
         if not isinstance(loaded, dict):
             parser.error(f"{path}: a spec must be a mapping of fields to values")
         return dict(loaded), path.parent

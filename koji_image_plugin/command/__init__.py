@@ -48,11 +48,15 @@ def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG, handlers=[handler])
 
 
-def _say(line: str) -> None:
-    line = printable(line)  # a file name with a newline or an escape stays one line
-    if len(line) > MAX_LINE:
-        line = f"{line[:MAX_LINE // 2]}...{line[-(MAX_LINE // 2 - 3):]}"
-    print(line, file=sys.stderr)
+def _say(line: str, *, refusal: bool = True) -> None:
+    """An error on stderr, every control character escaped. A refusal of bad input is
+    one line (a file name with a newline stays in it) cut to MAX_LINE; a failure of
+    the work keeps its own lines (a diagnosis, the files to read) whole."""
+    for text in [line] if refusal else line.split("\n"):
+        text = printable(text)
+        if refusal and len(text) > MAX_LINE:
+            text = f"{text[:MAX_LINE // 2]}...{text[-(MAX_LINE // 2 - 3):]}"
+        print(text, file=sys.stderr)
 
 
 def _run(args: argparse.Namespace, cancel: threading.Event) -> int:
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             print("koji-image: cancelled; nothing was left behind", file=sys.stderr)
         return EXIT_CANCELLED
     except KojiImageError as exc:
-        _say(f"koji-image: {exc}")
+        _say(f"koji-image: {exc}", refusal=False)
         return EXIT_FAILED
     except OSError as exc:
         if exc.errno == 28:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .. import __version__
-from ..errors import quote
+from ..errors import printable, quote
 from ..release.drop import BASE_URL_RE, BUG_URL_RE, PRODUCT_RE
 from ..spec import hostconfig
 from ..spec.arches import Arch
@@ -26,7 +26,7 @@ class Parser(argparse.ArgumentParser):
     and what to do, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        line = " ".join(message.split())
+        line = printable(" ".join(message.split()))
         if len(line) > MAX_ERROR:
             line = line[:MAX_ERROR - 3] + "..."
         self.exit(2, f"{self.prog}: {line}; see {self.prog} --help\n")

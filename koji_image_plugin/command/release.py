@@ -7,7 +7,7 @@ import datetime
 import logging
 from pathlib import Path
 
-from ..errors import quote
+from ..errors import printable, quote
 from ..release import drop, index, publish, weekly, weekly_config
 from ..release import sources as drop_sources
 from ..release.kojisession import koji_session
@@ -69,7 +69,7 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     for o in outcomes:
         where = f" {o.drop}" if o.drop else ""
         task = f" (task {o.task_id})" if o.task_id else ""
-        print(f"{o.release}: {o.status}{task}:{where} {o.detail}")
+        print(printable(f"{o.release}: {o.status}{task}:{where} {o.detail}"))
         for p in o.pruned:
             print(f"  pruned {p}")
     return 0 if all(o.ok for o in outcomes) else EXIT_FAILED

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import Problem, quote
 from ..spec.arches import Arch
 from ..spec.distro import AUTO_KEYS, auto_file_key
-from ..spec.image import check, file_problem
+from ..spec.image import CONSENT, check, file_problem
 from ..spec.urls import HUB, shape_problem
 
 #: Where the CLI uploads a kickstart or preseed in the hub's work dir
@@ -129,8 +129,8 @@ class Prepared:
                                            self.arches, self.opts, priority=priority))
 
 
-def prepare(data: Mapping[str, Any], base_dir: Path, *, allow_outside: bool = False
-            ) -> tuple[Prepared | None, list[Problem]]:
+def prepare(data: Mapping[str, Any], base_dir: Path, *, allow_outside: bool = False,
+            consent: str = CONSENT) -> tuple[Prepared | None, list[Problem]]:
     """A spec mapping as a hub request, its install file relative to ``base_dir``; or
     every problem with it (the file missing, or outside ``base_dir`` unless
     ``allow_outside``, among them), before anything is uploaded."""
@@ -140,7 +140,7 @@ def prepare(data: Mapping[str, Any], base_dir: Path, *, allow_outside: bool = Fa
     problems = []
     if isinstance(data.get(key), str) and data[key] and not data.get("ksurl"):
         local = base_dir / data[key]
-        why = file_problem(base_dir, data[key], allow_outside)
+        why = file_problem(base_dir, data[key], allow_outside, consent)
         problems += [Problem(key, why)] if why else []
         # checked as the hub will see it: a file this upload puts there
         data[key] = f"{UPLOAD_PREFIX}/check/{local.name}"

@@ -21,7 +21,7 @@ from typing import Any
 from ..files import atomic_write
 from ..units import human_size
 from .drop import Verdict
-from .publish import STAGING, drop_dirs, read_record
+from .publish import BASE_URL_FILE, STAGING, drop_dirs, kept_base_url, read_record
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 INDEX = "index.html"
@@ -51,8 +51,8 @@ def _records(mirror: Path) -> list[dict[str, Any]]:
 
 
 def _anchor(rec: dict[str, Any]) -> str:
-    """The drop's section id: only letters, digits and dashes, whatever the record says."""
-    return "drop-" + re.sub(r"[^A-Za-z0-9]", "-", str(rec["path"]))
+    """The drop's section id: only letters, digits, _ and -, whatever the record says."""
+    return "drop-" + re.sub(r"[^A-Za-z0-9_]", "-", str(rec["path"]))
 
 
 #: the CSS class of each boot verdict; anything else (a damaged record) gets none
@@ -180,7 +180,6 @@ def render_feed(mirror: Path, base_url: str) -> str:
         feed, encoding="unicode") + "\n"
 
 
-BASE_URL_FILE = "base-url"
 
 
 def write_index(mirror: Path, base_url: str | None = None) -> tuple[Path, Path]:
@@ -193,8 +192,8 @@ def write_index(mirror: Path, base_url: str | None = None) -> tuple[Path, Path]:
     if base_url:
         kept.parent.mkdir(exist_ok=True)
         atomic_write(kept, base_url + "\n", only_if_changed=True)
-    elif kept.is_file():
-        base_url = kept.read_text().strip()
+    else:
+        base_url = kept_base_url(mirror)
     base = base_url or mirror.resolve().as_uri() + "/"
     atomic_write(mirror / INDEX, render_index(mirror), only_if_changed=True)
     atomic_write(mirror / FEED, render_feed(mirror, base), only_if_changed=True)

@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from ..checksums import Digest, checksum_text
-from ..errors import RecordError, ToolError
+from ..errors import RecordError, ToolError, quote
 from ..files import remove_if_empty
 from ..runner import Runner
 from ..spec import records
 from ..spec.schema import NVR_RE
 from ..spec.upload import Cloud
 from .drop import (
+    BASE_URL_RE,
     MILESTONES,
     RELEASE_RE,
     SAFE_NAME,
@@ -54,10 +55,15 @@ from .drop import (
 from .readme import readme
 
 STAGING = ".koji-image-staging"
+#: the first --base-url given, kept in STAGING for the runs that give none
+BASE_URL_FILE = "base-url"
 DROP_RECORD = "drop.json"
 RECORD_VERSION = 1
+#: when a drop was published, as drop_record writes it (the page and the feed show it)
+DATE_TIME_RE = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                r"(Z|[+-][0-9]{2}:[0-9]{2})\Z")
 #: a relative path of plain names (no leading /, no . or .. part)
-REL_PATH = r"^(?!/)(?!(.*/)?\.\.?(/|\Z))[A-Za-z0-9._/+-]+\Z"
+REL_PATH = r"^(?!/)(?!(.*/)?\.\.?(/|\Z))[A-Za-z0-9._/+~-]+\Z"
 _NAME = {"type": "string", "pattern": SAFE_NAME.pattern, "maxLength": 255}
 #: drop.json: what the page, the feed and a republish read back
 DROP_SCHEMA: dict[str, Any] = {
@@ -72,7 +78,8 @@ DROP_SCHEMA: dict[str, Any] = {
         "title": records.line(200),
         "path": {"type": "string", "pattern": REL_PATH, "maxLength": 255,
                  "description": "a relative path inside the mirror"},
-        "published": {"type": "string", "format": "date-time", "maxLength": 40},
+        "published": {"type": "string", "pattern": DATE_TIME_RE, "maxLength": 40,
+                      "description": "an ISO date and time, e.g. 2026-12-01T10:00:00+00:00"},
         "forced": {"type": "boolean"},
         "nvrs": {"type": "array", "items": {"type": "string", "pattern": NVR_RE}},
         "images": {"type": "array", "maxItems": 10000, "items": {
@@ -298,9 +305,11 @@ def write_images_json(drop: Drop, stage: Path, published: datetime.datetime,
 
 
 def drop_dirs(mirror: Path) -> list[Path]:
-    """Every published drop under ``mirror`` (the directories with a drop record)."""
-    return sorted(record.parent for record in mirror.glob("**/" + DROP_RECORD)
-                  if STAGING not in record.relative_to(mirror).parts)
+    """Every published drop under ``mirror``: the directories with a drop record in the
+    trees this tool publishes into (``releases/``, ``weekly/``; a ``drop.json`` of
+    something else elsewhere in the mirror is not ours to read)."""
+    return sorted(record.parent for top in ("releases", "weekly")
+                  for record in (mirror / top).glob("**/" + DROP_RECORD))
 
 
 def check_mirror(mirror: Path) -> None:
@@ -315,6 +324,20 @@ def check_mirror(mirror: Path) -> None:
                 read_record(d)
             except RecordError as exc:
                 raise DropInputError(f"--mirror: {exc}") from None
+        kept_base_url(mirror)
+
+
+def kept_base_url(mirror: Path) -> str | None:
+    """The base URL kept beside the staging dir (the first one given), checked: the
+    feed's links are made of it."""
+    kept = mirror / STAGING / BASE_URL_FILE
+    if not kept.is_file():
+        return None
+    text = kept.read_text(encoding="utf-8", errors="replace").strip()
+    if not BASE_URL_RE.match(text):
+        raise DropInputError(f"--mirror: {kept} is damaged: {quote(text)} is not a web or "
+                             "file URL; fix or remove it (--base-url writes it again)")
+    return text
 
 
 def weekly_dirs(mirror: Path, release: str) -> list[Path]:

@@ -41,9 +41,13 @@ SCHEMA: dict[str, Any] = {
         "timeout": {"type": "integer", "minimum": 60, "maximum": 14 * 86400},
         "gpg_key": _text(),
         "gpg_homedir": _path(),
-        "bug_url": {"type": "string", "pattern": BUG_URL_RE.pattern, "maxLength": MAX_URL,
+        "bug_url": {"type": "string", "pattern": r"^\Z|" + BUG_URL_RE.pattern,
+                    "maxLength": MAX_URL,
                     "description": "a web URL (http:// or https://) on one line"},
         "product": {"type": "string", "pattern": PRODUCT_RE.pattern},
+        "allow_outside_files": {"type": "boolean",
+                                "description": "let the specs name files outside their "
+                                               "own directory (--allow-outside-files)"},
         "koji": {
             "type": "object",
             "additionalProperties": False,
@@ -91,6 +95,8 @@ class Branch:
     spec: Path
     target: str
     arches: tuple[str, ...] | None
+    #: the config's allow_outside_files: its specs may name files outside their dir
+    allow_outside: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,8 @@ def load_config(path: Path) -> WeeklyConfig:
             problems.append(Problem(f"branches.{i}.spec", f"{spec} is not a regular file"
                                     if spec.exists() else f"{spec} does not exist"))
         branches.append(Branch(b["release"], spec, b["target"],
-                               tuple(b["arches"]) if "arches" in b else None))
+                               tuple(b["arches"]) if "arches" in b else None,
+                               bool(data.get("allow_outside_files", False))))
     for key in ("mirror", "state_dir", "gpg_homedir"):  # made when missing; not a file
         if key in data and rel(data[key]).exists() and not rel(data[key]).is_dir():
             problems.append(Problem(key, f"{rel(data[key])} is not a directory; give a "
@@ -172,7 +179,10 @@ def prepared(branch: Branch, release: str) -> request.Prepared:
     data = dict(data, release=release, scratch=True, target=branch.target)
     if branch.arches:
         data["arches"] = list(branch.arches)
-    ready, problems = request.prepare(data, branch.spec.parent)
+    ready, problems = request.prepare(data, branch.spec.parent,
+                                      allow_outside=branch.allow_outside,
+                                      consent="set allow_outside_files: true in the "
+                                              "weekly config")
     if ready is None:
         raise SpecError(str(branch.spec), problems)
     return ready

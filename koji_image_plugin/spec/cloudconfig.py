@@ -21,8 +21,9 @@ from .upload import REGION_RE
 
 EC2_SERVICES = ("ec2", "ebs", "s3")
 ROOT_DEVICE_RE = r"^/dev/(xvd[a-z]|sd[a-z][0-9]?)\Z"
-#: S3's rule for bucket names (lower case, digits, dots and dashes, 3 to 63)
-BUCKET_RE = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z"
+#: bucket names: S3's (lower case, digits, dots and dashes, 3 to 63), its legacy ones
+#: and other S3 stores' (capitals and _, up to 255); never white space or a path
+BUCKET_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]\Z"
 VISIBILITIES = ("private", "shared", "community", "public")
 #: Glance's longest property value
 PROPERTY_MAX = 255
@@ -116,7 +117,7 @@ def _root_device(value: str) -> str | None:
 def _bucket(value: str) -> str | None:
     if re.match(BUCKET_RE, value):
         return None
-    return "use an S3 bucket name: 3 to 63 of a-z, 0-9, '.' and '-'"
+    return "use an S3 bucket name: letters, digits, '.', '_' and '-', 3 to 255"
 
 
 def _ec2_settings() -> tuple[Setting, ...]:

@@ -206,13 +206,19 @@ def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str],
     return problems
 
 
-def file_problem(base_dir: Path, name: str, allow_outside: bool = False) -> str | None:
+#: how a user lets a spec name files outside its directory, on the command line
+CONSENT = "give --allow-outside-files"
+
+
+def file_problem(base_dir: Path, name: str, allow_outside: bool = False,
+                 consent: str = CONSENT) -> str | None:
     """Why a file a spec names cannot be used: missing, or outside the spec's directory
-    (``..``, an absolute path, a symlink) unless ``allow_outside``."""
+    (``..``, an absolute path, a symlink) unless ``allow_outside``; ``consent`` says
+    how to allow it where the spec is used."""
     path, why = within(base_dir, name)
     if why == "outside" and not allow_outside:
         return (f"{quote(name)} is outside the spec's directory {base_dir}; put the file "
-                "there, or give --allow-outside-files")
+                f"there, or {consent}")
     if why == "outside":  # allowed: it need only be a regular file
         try:
             why = None if path.resolve(strict=True).is_file() else "not a file"

@@ -35,18 +35,30 @@ _BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "o
 
 
 class StrictLoader(LOADER):  # type: ignore[misc]
-    """The safe loader with the strict scalars and mappings of the module docstring."""
+    """The safe loader with the strict scalars of the module docstring."""
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[tuple[str, str]] = set()
-        for key, _ in getattr(node, "value", []):
-            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                if (key.tag, key.value) in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"{quote(key.value)} is given twice in one mapping; "
-                        "keep one", key.start_mark)
-                seen.add((key.tag, key.value))
-        return super().construct_mapping(node, deep)
+
+def _keys_once(root: Any) -> None:
+    """Refuse a key given twice in one mapping, as written: checked on the composed
+    nodes, before merges (``<<``) are flattened into them."""
+    todo, seen_nodes = [root], set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen_nodes:  # an alias: the same node again
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[tuple[str, str]] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if (key.tag, key.value) in keys:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"{quote(key.value)} is given twice in one "
+                            "mapping; keep one", key.start_mark)
+                    keys.add((key.tag, key.value))
+                todo += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
 
 
 def _number(pattern: re.Pattern[str], kind: type) -> Any:
@@ -118,7 +130,15 @@ def load_yaml(text: str, source: str) -> Any:
     """YAML, bounded (see the module docstring); one SpecError line when it is not."""
     try:
         _check_shape(text, source)
-        return yaml.load(text, Loader=StrictLoader)
+        loader = StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _keys_once(node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"

@@ -23,7 +23,7 @@ MAX_URL, MAX_PATH = 2048, 4096
 #: a version or release given as a number: a plain count of at most 15 digits
 MAX_NUMBER = 10 ** 15
 #: a file name that is safe as a path component: no "/", not "." or ".."
-FILE_NAME_RE = r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*\Z"
+FILE_NAME_RE = r"^[A-Za-z0-9_+-][A-Za-z0-9._+~-]*\Z"
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

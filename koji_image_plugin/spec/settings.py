@@ -48,7 +48,8 @@ class Setting:
             return None
         text = text.strip()
         # words and pairs may go on over indented lines; nothing else has a line break
-        if has_control(text.replace("\n", " ") if self.kind in ("words", "pairs") else text):
+        spread = self.kind in ("words", "pairs")  # white space between the items
+        if has_control(re.sub(r"[\n\t]", " ", text) if spread else text):
             raise ValueError("use one line of text without control characters")
         if len(text) > MAX_VALUE:
             raise ValueError(f"use at most {MAX_VALUE} characters")

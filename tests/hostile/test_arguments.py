@@ -20,6 +20,8 @@ ARGUMENTS: list[tuple[str, list[str], str]] = [
     ("unknown-option", ["build", "--colour", "good.yaml"], "--colour"),
     ("huge-argument", ["build", "--" + BIG, "good.yaml"], "unrecognized"),
     ("huge-command", [BIG], "invalid choice"),
+    ("escape-argument", ["validate", "good.yaml", "\x1b[31mRED\u202e"], "unrecognized"),
+    ("escape-command", ["\x1b]0;owned\x07"], "invalid choice"),
     # -- build and validate ------------------------------------------------------------
     ("build-no-spec", ["build"], "SPEC"),
     ("build-spec-missing", ["build", "nosuch.yaml"], "nosuch.yaml"),

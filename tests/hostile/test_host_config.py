@@ -75,7 +75,6 @@ CONFIGS: list[tuple[str, str, str]] = [
     ("ec2-method", "[ec2]\nregions = us-east-1\nmethod = ftp\n", "[ec2] method"),
     ("ec2-import-no-bucket", "[ec2]\nregions = us-east-1\nmethod = s3-import\n", "bucket"),
     ("ec2-bucket-space", "[ec2]\nregions = us-east-1\nbucket = a b\n", "[ec2] bucket"),
-    ("ec2-bucket-upper", "[ec2]\nregions = us-east-1\nbucket = Images\n", "[ec2] bucket"),
     ("ec2-profile-bell", "[ec2]\nregions = us-east-1\nprofile = a\x07b\n", "[ec2] profile"),
     ("ec2-root-device", "[ec2]\nregions = us-east-1\nroot_device = /etc/passwd\n",
      "[ec2] root_device"),
@@ -155,6 +154,8 @@ GOOD_CONFIGS = [
     ("bom", "\ufeff[libvirt]\nmemory = 2048\n"),
     ("crlf", "[libvirt]\r\nmemory = 2048\r\n[boot]\r\ncpus = 1\r\n"),
     ("regions-over-lines", "[ec2]\nregions = us-east-1\n  us-west-2\n"),
+    ("regions-with-a-tab", "[ec2]\nregions = us-east-1\tus-west-2\n"),
+    ("bucket-legacy", "[ec2]\nregions = us-east-1\nmethod = s3-import\nbucket = Old_Images\n"),
     ("imds-empty-as-shown", '[ec2]\nregions = us-east-1\nimds_support = ""\n'),
     ("glance-cloud", "[glance:fedora-infra.cloud_1]\n"),
 ]

@@ -64,6 +64,8 @@ DROP_RECORDS: list[tuple[str, Callable[[dict[str, Any]], None] | bytes, str]] = 
     ("path-dotdot", key("path", "../../../etc"), "path"),
     ("path-absolute", key("path", "/etc"), "path"),
     ("published-number", key("published", 20261201), "published"),
+    ("published-control", key("published", "\x01\u202eevil"), "published"),
+    ("published-xss", key("published", XSS), "published"),
     ("release-xss", key("id", {"release": XSS, "milestone": None, "weekly": "20261201.0"}),
      "release"),
     ("weekly-xss", key("id", {"release": "12", "milestone": None, "weekly": XSS}), "weekly"),
@@ -117,3 +119,22 @@ def test_what_the_record_schema_lets_through_is_escaped_on_the_page(sandbox: Pat
     assert "<svg" not in page and "<svg" not in feed
     assert "&lt;svg onload=alert(1)&gt;" in page
     assert 'id="drop-weekly-12-20261201-0-Cloud"' in page
+
+
+def test_a_damaged_kept_base_url_stops_the_next_drop(sandbox: Path) -> None:
+    """The first --base-url is kept in the mirror, and the feed's links are made of it."""
+    kept = sandbox / "mirror" / ".koji-image-staging" / "base-url"
+    kept.parent.mkdir(exist_ok=True)
+    kept.write_text('javascript:alert(1)//"><svg>\n')
+    line = refused(sandbox, NEXT, "--mirror")
+    assert "base-url is damaged" in line and "fix or remove it" in line, line
+
+
+def test_a_drop_json_that_is_not_ours_elsewhere_in_the_mirror_is_left_alone(
+        sandbox: Path) -> None:
+    """Only releases/ and weekly/ are this tool's; a mirror holds other trees too."""
+    (sandbox / "mirror" / "other").mkdir()
+    (sandbox / "mirror" / "other" / "drop.json").write_text('{"name": "x"}')
+    code, _, err = run(sandbox, NEXT)
+    assert code == 0, err
+    assert "20261208.0" in (sandbox / "mirror" / "index.html").read_text()

@@ -205,3 +205,20 @@ def test_a_damaged_uploads_record_is_refused_before_any_cloud_call(
     line = refused(sandbox, ["upload", "--to", "ec2", "--region", "us-east-1", "build"],
                    ("uploads.json",))
     assert names in line, line
+
+
+def test_a_tilde_version_is_a_file_name_the_build_writes_and_a_drop_takes(
+        sandbox: Path) -> None:
+    """``version: 40~beta`` is valid in a spec (RPM's pre-release mark): the manifest
+    the build writes must read back."""
+    build = sandbox / "build"
+    name = "T-40~beta-1.x86_64.qcow2"
+    (build / IMAGE).rename(build / name)
+    manifest = good_manifest()
+    manifest["nvr"] = "T-40~beta-1"
+    manifest["images"][0]["file"] = name
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = run(sandbox, [*WEEKLY, "build"])
+    assert code == 0, err
+    assert (sandbox / "mirror" / "weekly" / "12" / "20261201.0" / "Cloud" / "x86_64" /
+            "generic" / name).is_file()

@@ -347,3 +347,15 @@ def test_a_spec_as_people_write_them_is_still_valid(sandbox: Path, content: byte
     code, out, err = run(sandbox, ["validate", "spec.yaml"])
     assert (code, err) == (0, ""), err
     assert "valid: " in out
+
+
+def test_merges_are_not_keys_given_twice() -> None:
+    """The duplicate-key check reads the document as written: a mapping merged into
+    another (built first) is not that mapping's key given twice."""
+    from koji_image_plugin.spec.load import load_yaml
+
+    text = "root:\n  deep:\n    mid: &mid\n      <<: {a: 1}\n      a: 2\ntop:\n  <<: *mid\n"
+    loaded = load_yaml(text, "t.yaml")
+    assert loaded["root"] == {"deep": {"mid": {"a": 2}}} and set(loaded["top"]) == {"a"}
+    with pytest.raises(Exception, match="given twice"):
+        load_yaml("top:\n  <<: {a: 1}\n  b: 1\n  b: 2\n", "t.yaml")

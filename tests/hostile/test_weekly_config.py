@@ -121,3 +121,17 @@ def test_a_branch_release_may_be_a_number(sandbox: Path) -> None:
                                                            b'"release": 12'))
     code, _, err = run(sandbox, ["weekly", "weekly.yaml"])
     assert code == 1 and "koji: cannot log in" in err, err
+
+
+def test_a_spec_naming_a_file_outside_needs_the_configs_consent(sandbox: Path) -> None:
+    (sandbox / "specs").mkdir()
+    (sandbox / "specs" / "s.yaml").write_text(
+        (sandbox / "good.yaml").read_text().replace("preseed.cfg", "../preseed.cfg"))
+    (sandbox / "weekly.yaml").write_bytes(branch(spec="specs/s.yaml"))
+    line = refused(sandbox, ["weekly", "weekly.yaml"], "outside the spec's directory")
+    assert "preseed" in line and "set allow_outside_files: true" in line, line
+    (sandbox / "weekly.yaml").write_bytes(config(
+        allow_outside_files=True,
+        branches=[{**GOOD["branches"][0], "spec": "specs/s.yaml"}], bug_url=""))
+    code, _, err = run(sandbox, ["weekly", "weekly.yaml"])
+    assert code == 1 and "koji: cannot log in" in err, err

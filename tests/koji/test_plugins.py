@@ -522,10 +522,13 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
     from tests.awsserver import CREDENTIALS
 
     spec = tmp_path / "image.yaml"
+    # the preseed beside the spec: a spec's files are kept inside its directory
+    (tmp_path / "debian.preseed").write_bytes(
+        (REPO / "koji_image_plugin" / "data" / "debian.preseed").read_bytes())
     spec.write_text(
         "name: Test-Cloud-Base\nversion: '12'\nrelease: '2'\ndistro: Debian-12\n"
         f"install_tree: '{tree_server}'\narches: [x86_64]\ntarget: f19\ndisk_size: 2\n"
-        f"preseed: {REPO / 'koji_image_plugin/data/debian.preseed'}\n"
+        "preseed: debian.preseed\n"
         "variants: [generic, ec2]\nvariant_formats: {generic: [qcow2], ec2: [raw.xz]}\n"
         "xz_preset: 1\nupload: {ec2: {}, glance: {clouds: [test-cloud]}, public: true}\n")
     host_before = host_state()

@@ -273,10 +273,12 @@ def test_the_index_page_in_headless_chromium(beta_mirror: Path, tmp_path: Path) 
 def weekly_config(tmp_path: Path, hub: Any, tree_server: str) -> Path:  # noqa: F811
     koji_conf = write_client_config(tmp_path / "koji.conf", hub)
     (tmp_path / "password").write_text("releng-pw\n")
+    # the preseed beside the spec: a spec's files are kept inside its directory
+    (tmp_path / "debian.preseed").write_bytes(PRESEED.read_bytes())
     (tmp_path / "rawhide.yaml").write_text(
         "name: Test-Cloud-Base\nversion: rawhide\ndistro: Debian-12\narches: [x86_64]\n"
         f"install_tree: '{tree_server}'\ndisk_size: 2\nformats: [qcow2]\n"
-        f"preseed: {PRESEED}\nboot_test: {{enabled: true, timeout: 600}}\n")
+        "preseed: debian.preseed\nboot_test: {enabled: true, timeout: 600}\n")
     config = tmp_path / "weekly.yaml"
     config.write_text(
         f"mirror: {tmp_path / 'mirror'}\nstate_dir: {tmp_path / 'state'}\nkeep: 2\n"

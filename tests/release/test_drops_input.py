@@ -81,9 +81,9 @@ def test_weekly_config_problems_are_all_named_before_anything_is_done(
         f"koji-image: {config}: branches.1: 'target' is a required property",
         f"koji-image: {config}: branches.1.release: 'Rawhide' does not match "
         "'^(rawhide|[1-9][0-9]*)$'",
-        f"koji-image: {config}: colour: unknown field; allowed fields: base_url, branches, "
-        "bug_url, gpg_homedir, gpg_key, keep, koji, mirror, poll_interval, product, "
-        "state_dir, timeout",
+        f"koji-image: {config}: colour: unknown field; allowed fields: allow_outside_files, "
+        "base_url, branches, bug_url, gpg_homedir, gpg_key, keep, koji, mirror, "
+        "poll_interval, product, state_dir, timeout",
         f"koji-image: {config}: keep: 0 is less than the minimum of 1",
     ]
     config.write_text(
