@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -61,39 +62,26 @@ def timeout(text: str) -> int:
     return value
 
 
-def base_url(text: str) -> str:
-    if not BASE_URL_RE.match(text):
-        raise argparse.ArgumentTypeError(f"{quote(text)} is not a web or file URL; give "
-                                         "https://HOST/PATH/ (or file:///PATH/)")
-    return text
+def matching(pattern: str | re.Pattern[str], what: str) -> Callable[[str], str]:
+    """An argument type: the text when ``pattern`` matches all of it, else the one-line
+    refusal "'TEXT' is not WHAT"."""
+    compiled = re.compile(pattern)
+
+    def check(text: str) -> str:
+        if not compiled.match(text):
+            raise argparse.ArgumentTypeError(f"{quote(text)} is not {what}")
+        return text
+    return check
 
 
-def bug_url(text: str) -> str:
-    if not BUG_URL_RE.match(text):
-        raise argparse.ArgumentTypeError(f"{quote(text)} is not a web URL; give "
-                                         "https://HOST/PATH")
-    return text
-
-
-def region(text: str) -> str:
-    if not re.match(REGION_RE, text):
-        raise argparse.ArgumentTypeError(f"{quote(text)} is not an EC2 region name; "
-                                         "e.g. us-east-1")
-    return text
-
-
-def cloud(text: str) -> str:
-    if not re.match(CLOUD_RE, text):
-        raise argparse.ArgumentTypeError(f"{quote(text)} is not a cloud name of "
-                                         "clouds.yaml; use letters, digits, '.', '_', '-'")
-    return text
-
-
-def product(text: str) -> str:
-    if not PRODUCT_RE.match(text):
-        raise argparse.ArgumentTypeError(f"{quote(text)} is not a product name; use "
-                                         "letters, digits and _, starting with a letter")
-    return text
+base_url = matching(BASE_URL_RE, "a web or file URL; give https://HOST/PATH/ (or "
+                                 "file:///PATH/)")
+bug_url = matching(BUG_URL_RE, "a web URL; give https://HOST/PATH")
+region = matching(REGION_RE, "an EC2 region name; e.g. us-east-1")
+cloud = matching(CLOUD_RE, "a cloud name of clouds.yaml; use letters, digits, '.', '_', "
+                           "'-'")
+product = matching(PRODUCT_RE, "a product name; use letters, digits and _, starting with a "
+                               "letter")
 
 
 def parser() -> argparse.ArgumentParser:
