@@ -31,7 +31,6 @@ MAX_DEPTH = 64
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})\Z")
 _PLAIN_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})\.[0-9]{1,18}\Z")
-_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 
 
 class StrictLoader(LOADER):  # type: ignore[misc]
@@ -78,10 +77,11 @@ def _number(pattern: re.Pattern[str], kind: type) -> Any:
 
 def _bool(loader: Any, node: Any) -> bool:
     text = loader.construct_scalar(node)
-    if text.lower() not in _BOOLS:
+    value = loader.bool_values.get(text.lower())  # PyYAML's own table: yes, on, true...
+    if value is None:
         raise yaml.constructor.ConstructorError(None, None, f"{quote(text)} is not true or "
                                                 "false", node.start_mark)
-    return _BOOLS[text.lower()]
+    return bool(value)
 
 
 StrictLoader.add_constructor("tag:yaml.org,2002:int", _number(_PLAIN_INT, int))
