@@ -35,10 +35,10 @@ from typing import Any
 
 from ..checksums import Digest, checksum_text
 from ..errors import RecordError, ToolError, quote
-from ..files import remove_if_empty
+from ..files import read_regular, remove_if_empty
 from ..runner import Runner
 from ..spec import records
-from ..spec.schema import NVR_RE
+from ..spec.schema import MAX_URL, NVR_RE
 from ..spec.upload import Cloud
 from .drop import (
     BASE_URL_RE,
@@ -333,8 +333,8 @@ def kept_base_url(mirror: Path) -> str | None:
     kept = mirror / STAGING / BASE_URL_FILE
     if not kept.is_file():
         return None
-    text = kept.read_text(encoding="utf-8", errors="replace").strip()
-    if not BASE_URL_RE.match(text):
+    text = read_regular(kept, MAX_URL).decode("utf-8", errors="replace").strip()
+    if len(text) > MAX_URL or not BASE_URL_RE.match(text):
         raise DropInputError(f"--mirror: {kept} is damaged: {quote(text)} is not a web or "
                              "file URL; fix or remove it (--base-url writes it again)")
     return text

@@ -121,11 +121,14 @@ def test_what_the_record_schema_lets_through_is_escaped_on_the_page(sandbox: Pat
     assert 'id="drop-weekly-12-20261201-0-Cloud"' in page
 
 
-def test_a_damaged_kept_base_url_stops_the_next_drop(sandbox: Path) -> None:
+@pytest.mark.parametrize("text", ['javascript:alert(1)//"><svg>\n',
+                                  "https://mirror.example.org/" + "a" * 5000 + "\n"],
+                         ids=["javascript", "over-2048"])
+def test_a_damaged_kept_base_url_stops_the_next_drop(sandbox: Path, text: str) -> None:
     """The first --base-url is kept in the mirror, and the feed's links are made of it."""
     kept = sandbox / "mirror" / ".koji-image-staging" / "base-url"
     kept.parent.mkdir(exist_ok=True)
-    kept.write_text('javascript:alert(1)//"><svg>\n')
+    kept.write_text(text)
     line = refused(sandbox, NEXT, "--mirror")
     assert "base-url is damaged" in line and "fix or remove it" in line, line
 
