@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,28 @@ def refused(sandbox: Path, argv: list[str], names: tuple[str, ...] | str, *,
     assert any(n in shown[0] for n in names), (names, shown[0])
     assert snapshot(sandbox) == before, "the sandbox changed"
     return shown[0]
+
+
+def fifo(name: str) -> Callable[[Path], str]:
+    """A maker of a FIFO named ``name`` in a directory (what a reader must not open)."""
+    def make(d: Path) -> str:
+        os.mkfifo(d / name)
+        return name
+    return make
+
+
+def symlink_loop(name: str) -> Callable[[Path], str]:
+    def make(d: Path) -> str:
+        (d / name).symlink_to(name)
+        return name
+    return make
+
+
+def directory(name: str) -> Callable[[Path], str]:
+    def make(d: Path) -> str:
+        (d / name).mkdir()
+        return name
+    return make
 
 
 def make_sandbox(root: Path) -> Path:

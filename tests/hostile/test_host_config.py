@@ -4,13 +4,12 @@ section and key (or the file and line), exit status 2, nothing created."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.hostile.catalogue import make_sandbox, refused, run
+from tests.hostile.catalogue import directory, fifo, make_sandbox, refused, run, symlink_loop
 
 #: (id, the file's text, what the refusal names)
 CONFIGS: list[tuple[str, str, str]] = [
@@ -108,11 +107,6 @@ def _missing(d: Path) -> str:
     return "nosuch.conf"
 
 
-def _directory(d: Path) -> str:
-    (d / "conf.d").mkdir()
-    return "conf.d"
-
-
 def _binary(d: Path) -> str:
     (d / "bin.conf").write_bytes(bytes(range(256)))
     return "bin.conf"
@@ -123,20 +117,11 @@ def _huge(d: Path) -> str:
     return "huge.conf"
 
 
-def _fifo(d: Path) -> str:
-    os.mkfifo(d / "fifo.conf")
-    return "fifo.conf"
-
-
-def _loop(d: Path) -> str:
-    (d / "loop.conf").symlink_to("loop.conf")
-    return "loop.conf"
-
-
 #: host config files that are no readable small text file
-FILES = [("missing", _missing, "nosuch.conf"), ("a-directory", _directory, "conf.d"),
+FILES = [("missing", _missing, "nosuch.conf"), ("a-directory", directory("conf.d"), "conf.d"),
          ("binary", _binary, "not UTF-8"), ("over-1-MiB", _huge, "over 1 MiB"),
-         ("a-fifo", _fifo, "not a regular file"), ("symlink-loop", _loop, "loop.conf")]
+         ("a-fifo", fifo("fifo.conf"), "not a regular file"),
+         ("symlink-loop", symlink_loop("loop.conf"), "loop.conf")]
 
 
 @pytest.mark.parametrize("make,names", [(m, n) for _, m, n in FILES],

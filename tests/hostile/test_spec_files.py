@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.catalogue import GOOD_SPEC, make_sandbox, refused, run
+from tests.hostile.catalogue import (
+    GOOD_SPEC,
+    directory,
+    fifo,
+    make_sandbox,
+    refused,
+    run,
+    symlink_loop,
+)
 
 GOOD: dict[str, Any] = {"name": "Test-Cloud-Base", "version": "12", "distro": "Debian-12",
                         "arches": ["x86_64"],
@@ -258,21 +266,6 @@ def _symlink_up(d: Path) -> str:
     return "up.cfg"
 
 
-def _loop(d: Path) -> str:
-    (d / "loop.cfg").symlink_to("loop.cfg")
-    return "loop.cfg"
-
-
-def _directory(d: Path) -> str:
-    (d / "preseed.d").mkdir()
-    return "preseed.d"
-
-
-def _fifo(d: Path) -> str:
-    os.mkfifo(d / "fifo.cfg")
-    return "fifo.cfg"
-
-
 def _dir_symlink_out(d: Path) -> str:
     (d / "etc").symlink_to("/etc")
     return "etc/passwd"
@@ -285,9 +278,9 @@ NAMED_FILES: list[tuple[str, Callable[[Path], str], str]] = [
     ("symlink-out", _symlink_out, "outside the spec's directory"),
     ("symlink-up", _symlink_up, "outside the spec's directory"),
     ("dir-symlink-out", _dir_symlink_out, "outside the spec's directory"),
-    ("symlink-loop", _loop, "preseed"),
-    ("a-directory", _directory, "preseed"),
-    ("a-fifo", _fifo, "preseed"),
+    ("symlink-loop", symlink_loop("loop.cfg"), "preseed"),
+    ("a-directory", directory("preseed.d"), "preseed"),
+    ("a-fifo", fifo("fifo.cfg"), "preseed"),
     ("missing", lambda d: "nosuch.cfg", "preseed"),
     ("newline", lambda d: "preseed.cfg\n", "preseed"),
     ("dev-zero", lambda d: "/dev/zero", "outside the spec's directory"),
