@@ -17,6 +17,8 @@ setup(
         "PyYAML>=6",
         # images.json of a drop is written and read with productmd (Fedora's compose metadata)
         "productmd>=1.33",
+        # kickstarts are read and prepared with the parser anaconda and kojid use
+        "pykickstart>=3.48",
     ],
     extras_require={
         # uploads (koji-image upload, kojid's uploadCloudImage): builders need them, the

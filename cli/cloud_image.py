@@ -63,8 +63,8 @@ def _parser():
         "(through .., an absolute path or a symlink): it is uploaded to the hub")
     add("--ksurl", metavar="SCMURL", help="SCM URL to check the kickstart out of, "
         "e.g. git+https://pagure.io/fedora-kickstarts.git#f19")
-    add("--ksversion", metavar="VERSION", help="accepted for koji image-build users; Oz "
-        "reads the kickstart as it is, so it has no effect")
+    add("--ksversion", metavar="VERSION", help="kickstart syntax version the builder "
+        "parses the kickstart at (pykickstart's, e.g. F39; default: the newest)")
     add("--distro", help="Fedora-NN, Fedora-rawhide or Debian-NN")
     add("--format", action="append", dest="formats", metavar="FORMAT",
         help="output format of every variant, repeatable: "
@@ -78,7 +78,8 @@ def _parser():
     add("--variant", action="append", dest="variants", metavar="VARIANT",
         help="image variant, repeatable: generic, ec2; default generic")
     add("--repo", action="append", dest="repos", metavar="URL",
-        help="extra package repository, repeatable")
+        help="package repository the installer uses instead of the build tag's Koji repo "
+        "(as koji image-build --repo), repeatable; $arch becomes the arch built")
     add("--release", help="release; default: the next free one, as Koji picks it")
     add("--disk-size", type="int", metavar="GIB", help="disk size in GiB (default 10)")
     add("--scratch", action="store_true", default=None, help="scratch build")
@@ -142,6 +143,7 @@ def _request(parser, options, args):
     data, base = _spec_data(parser, options, args)
     for key, value in (("distro", options.distro), ("release", options.release),
                        ("disk_size", options.disk_size), ("ksurl", options.ksurl),
+                       ("ksversion", options.ksversion),
                        ("repos", options.repos), ("variants", options.variants),
                        ("scratch", options.scratch), ("skip_tag", options.skip_tag)):
         if value is not None:

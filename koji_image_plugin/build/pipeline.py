@@ -1,6 +1,6 @@
 """The build of one arch, from install to verified outputs.
 
-    Oz install -> base raw disk -> zero free space, read packages
+    prepared kickstart/preseed -> Oz install -> base raw disk -> zero free space, read packages
       -> per variant: copy + offline customization
       -> every (variant, format) conversion at once, SHA-256 while writing
       -> boot test of each variant's qcow2 + proof that each other format expands to the
@@ -18,7 +18,7 @@ import datetime
 import logging
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import NoSpaceError
@@ -26,9 +26,10 @@ from ..runner import Runner
 from ..spec.arches import Arch
 from ..spec.hostconfig import HostConfig
 from ..spec.image import ImageSpec
+from ..spec.kickstart import Repo, override_repos
 from ..spec.variants import Variant
 from ..units import GiB
-from . import disk
+from . import disk, installfile
 from .convert import Done, Job, convert_all
 from .customize import customize
 from .formats import ConvertOptions
@@ -52,8 +53,12 @@ class Pipeline:
                  log: logging.Logger | None = None,
                  progress: ProgressFn | None = None,
                  cancel: threading.Event | None = None,
-                 boot_test: bool | None = None) -> None:
+                 boot_test: bool | None = None,
+                 repos: Sequence[Repo] | None = None) -> None:
         self.spec = spec
+        #: the repos the installer installs from (``$arch`` in them is replaced): a hub
+        #: build's from Koji, by default the spec's own
+        self.repos = tuple(override_repos(spec.repos) if repos is None else repos)
         self.host = host
         self.log = log or logging.getLogger("koji_image_plugin")
         self.progress = progress or (lambda p: None)
@@ -82,8 +87,9 @@ class Pipeline:
         check_space(workdir, self.work_space(), f"the {arch.value} work files", "--workdir")
         with res.timed("install"):
             engine = OzEngine(self.host, self.log, self.cancel)
-            base, res.install = engine.install(self.spec, arch, workdir / "install", logdir,
-                                               lambda m: report("install", m))
+            auto = installfile.prepare(self.spec, arch, self.repos)
+            base, res.install = engine.install(self.spec, arch, auto, workdir / "install",
+                                               logdir, lambda m: report("install", m))
         with res.timed("prepare"):
             report("prepare", "zeroing free space and reading the package list")
             with disk.mount_root(base, runner, f"prepare-{arch}", workdir) as (root, mounts):

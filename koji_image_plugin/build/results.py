@@ -86,6 +86,8 @@ class InstallInfo:
     tdl: Path
     console_log: Path
     oz_log: Path
+    #: the prepared kickstart/preseed the installer read (None: Oz's default)
+    auto_file: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"guest": self.guest, "seconds": round(self.seconds, 1),

@@ -9,7 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ..build import boottest, local
+from ..build import boottest, installfile, local
 from ..build.pipeline import Pipeline
 from ..build.results import Progress
 from ..errors import InputError
@@ -17,6 +17,7 @@ from ..runner import Runner
 from ..spec import hostconfig
 from ..spec.arches import Arch
 from ..spec.formats import disk_format
+from ..spec.kickstart import override_repos
 from ..spec.load import load
 
 EXIT_FAILED = 1
@@ -46,6 +47,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for arch in s.arches:
         for variant, fmt in s.outputs():
             print(f"  {s.file_name(arch, variant, fmt)}")
+    if args.show_kickstart:
+        for arch in s.arches:
+            text = installfile.prepared_text(s, arch, override_repos(s.repos))
+            print(f"# {installfile.file_name(s, arch)}: what the {arch.value} installer "
+                  "reads" + ("" if text is not None else ": Oz's default, none given"))
+            print(text or "", end="" if (text or "").endswith("\n") else "\n")
     return 0
 
 

@@ -132,6 +132,10 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("spec", type=Path, metavar="SPEC")
     v.add_argument("--allow-outside-files", action="store_true",
                    help="let the spec name a kickstart/preseed outside its own directory")
+    v.add_argument("--show-kickstart", action="store_true",
+                   help="print the kickstart (or preseed) each arch's installer will read: "
+                        "includes flattened, repo lines replaced by the spec's repos, url "
+                        "set to the install tree")
 
     t = sub.add_parser("boot-test", parents=[common],
                        help="boot an image with a cloud-init seed",

@@ -9,14 +9,16 @@ the builder (``file://`` trees, absolute kickstart paths) and URLs that are not 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import Problem, quote
+from ..spec import kickstart
 from ..spec.arches import Arch
-from ..spec.distro import AUTO_KEYS, auto_file_key
+from ..spec.distro import AUTO_KEYS, Family, auto_file_key
 from ..spec.image import CONSENT, check, file_problem
 from ..spec.urls import HUB, shape_problem
 
@@ -121,10 +123,20 @@ class Prepared:
 
     def submit(self, session: Any, serverdir: str, *, priority: int | None = None,
                callback: Callable[..., None] | None = None) -> int:
-        """Upload the file (into the hub's ``work/SERVERDIR``), then queue the build."""
+        """Upload the file (into the hub's ``work/SERVERDIR``), then queue the build. A
+        kickstart's ``%include`` files go up in it: one file is uploaded, so it is the
+        flattened kickstart (the builder refuses an include it cannot find)."""
         if self.local is not None:
-            session.uploadWrapper(str(self.local), serverdir, callback=callback)
-            self.opts[auto_file_key(self.opts)] = f"{serverdir}/{self.local.name}"
+            key = auto_file_key(self.opts)
+            with tempfile.TemporaryDirectory(prefix="koji-cloud-image-") as tmp:
+                path = self.local
+                if key == Family.FEDORA.auto_key:
+                    text, where = kickstart.flatten(self.local)
+                    if len({w.file for w in where}) > 1:
+                        path = Path(tmp) / self.local.name
+                        path.write_text(text, encoding="utf-8")
+                session.uploadWrapper(str(path), serverdir, callback=callback)
+            self.opts[key] = f"{serverdir}/{self.local.name}"
         return int(session.cloudImageBuild(self.name, self.version, self.target,
                                            self.arches, self.opts, priority=priority))
 
@@ -142,6 +154,10 @@ def prepare(data: Mapping[str, Any], base_dir: Path, *, allow_outside: bool = Fa
         local = base_dir / data[key]
         why = file_problem(base_dir, data[key], allow_outside, consent)
         problems += [Problem(key, why)] if why else []
+        ksversion = data.get("ksversion")
+        if not why and key == Family.FEDORA.auto_key:  # parsed as the builder will
+            problems += kickstart.problems(local, key, ksversion
+                                           if isinstance(ksversion, str) else None)
         # checked as the hub will see it: a file this upload puts there
         data[key] = f"{UPLOAD_PREFIX}/check/{local.name}"
     name, version, target, arches = (data.pop(k, None) for k in ARGUMENTS)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import Problem, SpecError, quote
 from ..files import within
+from . import kickstart
 from .arches import Arch
 from .distro import AUTO_KEYS, Distro, Family
 from .formats import ImageFormat
@@ -61,6 +62,7 @@ class ImageSpec:
     scratch: bool = False
     skip_tag: bool = False
     ksurl: str | None = None
+    ksversion: str | None = None
     upload: UploadRequest | None = None
     source: str = "<spec>"
     #: False when the release is the date-based default (local mode then picks the next
@@ -110,6 +112,7 @@ class ImageSpec:
             out[self.distro.family.auto_key] = str(self.auto_file)
         optional = {"target": self.target, "can_fail": [a.value for a in self.can_fail],
                     "scratch": self.scratch, "skip_tag": self.skip_tag, "ksurl": self.ksurl,
+                    "ksversion": self.ksversion,
                     "upload": self.upload.as_dict() if self.upload else None}
         out.update({k: v for k, v in optional.items() if v})
         return out
@@ -161,6 +164,9 @@ def check(data: Any, base_dir: Path | None, edge: Edge = LOCAL,
     if "install_tree" not in bad and isinstance(data.get("install_tree"), str):
         why = url_problem(data["install_tree"], edge)
         problems += [Problem("install_tree", why)] if why else []
+    if "ksversion" not in bad and isinstance(data.get("ksversion"), str):
+        why = kickstart.version_problem(data["ksversion"])
+        problems += [Problem("ksversion", why)] if why else []
     if "repos" not in bad and isinstance(data.get("repos"), list):
         for i, repo in enumerate(data["repos"]):
             why = url_problem(repo, edge) if isinstance(repo, str) else None
@@ -184,6 +190,9 @@ def _distro_problems(data: Mapping[str, Any], distro: Distro) -> list[Problem]:
         if other is not family and other.auto_key in data:
             problems.append(Problem(other.auto_key, f"{family} installs take a "
                                     f"{family.auto_key}; use {family.auto_key} instead"))
+    if "ksversion" in data and family is not Family.FEDORA:
+        problems.append(Problem("ksversion", f"{family} installs take a preseed, which has "
+                                "no kickstart version; remove ksversion"))
     if family.default_auto_file is None and family.auto_key not in data:
         problems.append(Problem(family.auto_key, f"is required for {family}; give the "
                                 f"{family.auto_key} file's path"))
@@ -203,6 +212,8 @@ def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str],
         if key not in bad and isinstance(value, str):
             why = file_problem(base_dir, value, allow_outside)
             problems += [Problem(key, why)] if why else []
+            if not why and key == Family.FEDORA.auto_key and "ksversion" not in bad:
+                problems += kickstart.problems(base_dir / value, key, data.get("ksversion"))
     return problems
 
 
@@ -281,7 +292,7 @@ def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None
         description=d["description"], target=d.get("target"),
         can_fail=tuple(Arch(a) for a in d.get("can_fail", [])),
         scratch=bool(d.get("scratch")), skip_tag=bool(d.get("skip_tag")),
-        ksurl=d.get("ksurl"), source=source,
+        ksurl=d.get("ksurl"), ksversion=d.get("ksversion"), source=source,
         upload=UploadRequest.from_dict(d["upload"]) if d.get("upload") else None,
         release_given=bool(d.get("release")),
     )

@@ -19,7 +19,7 @@ BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
             "false": False, "no": False, "off": False, "0": False}
 #: Koji's keys this project does not use (a command-line matter, or ImageFactory's)
 IGNORED = {"specfile", "noverifyssl", "background", "wait", "nowait", "noprogress",
-           "ova_option", "factory_parameter", "ksversion"}
+           "ova_option", "factory_parameter"}
 
 
 def _split(value: str) -> list[str]:
@@ -53,7 +53,7 @@ KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "name": ("name", _text), "version": ("version", _text), "release": ("release", _text),
     "target": ("target", _text), "install_tree": ("install_tree", _text),
     "distro": ("distro", _text), "kickstart": ("kickstart", _text),
-    "ksurl": ("ksurl", _text),
+    "ksurl": ("ksurl", _text), "ksversion": ("ksversion", _text),
     "arches": ("arches", lambda v: Arch.parse_each(list(_split(v)))),
     "can_fail": ("can_fail", _can_fail),
     "format": ("formats", lambda v: [from_koji_name(f) for f in _split(v)]),

@@ -54,6 +54,9 @@ SCHEMA: dict[str, Any] = {
                       "description": "kickstart file (Fedora), relative to the spec"},
         "preseed": {"type": "string", "minLength": 1, "maxLength": MAX_PATH,
                     "description": "preseed file (Debian), relative to the spec"},
+        "ksversion": {"type": "string", "pattern": "^[A-Za-z0-9]+$", "maxLength": 16,
+                      "description": "kickstart syntax version, e.g. F39 (Fedora; "
+                                     "default: pykickstart's newest)"},
         "repos": {"type": "array", "maxItems": 64,
                   "items": {"type": "string", "minLength": 1, "maxLength": MAX_URL}},
         "disk_size": {"type": "integer", "minimum": 1, "maximum": 2048,

@@ -65,3 +65,45 @@ def test_help_texts() -> None:
                  ["boot-test", "--help"]):
         done = koji_image(*args, cwd=REPO)
         assert done.returncode == 0 and "usage: koji-image" in done.stdout
+
+
+def fedora_spec(tmp_path: Path, kickstart: str) -> Path:
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc/users.ks").write_text("rootpw --lock\n")
+    (tmp_path / "f.ks").write_text(kickstart)
+    spec = tmp_path / "f.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "Fedora-Cloud-Base", "version": "39", "distro": "Fedora-39",
+        "arches": ["x86_64", "i686"], "install_tree": "http://tree.example/$arch/os/",
+        "kickstart": "f.ks", "ksversion": "F39", "repos": ["http://extra.example/$arch/"]}))
+    return spec
+
+
+def test_validate_shows_the_kickstart_each_arch_installer_reads(tmp_path: Path) -> None:
+    spec = fedora_spec(tmp_path, "url --url=http://old/\nrepo --name=a --baseurl=http://a/\n"
+                                 "%include inc/users.ks\n%packages\nkernel\n%end\n")
+    done = koji_image("validate", str(spec), "--show-kickstart", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    x86, i686 = out.split("# Fedora-Cloud-Base-39-")[1:]
+    assert ".x86_64.ks: what the x86_64 installer reads" in x86
+    for arch, text in (("x86_64", x86), ("i686", i686)):
+        assert f'repo --name="koji-override-0" --baseurl=http://extra.example/{arch}/' in text
+        assert f'url --url="http://tree.example/{arch}/os/"' in text
+        assert "rootpw --lock" in text and "#version=F39" in text
+        assert "http://a/" not in text and "%include" not in text
+    # without the flag the kickstart is checked, not shown
+    plain = koji_image("validate", str(spec), cwd=tmp_path)
+    assert plain.returncode == 0 and "rootpw" not in plain.stdout
+
+
+def test_a_kickstart_the_parser_refuses_is_one_line_exit_2(tmp_path: Path) -> None:
+    spec = fedora_spec(tmp_path, "rootpw --lock\n%include inc/users.ks\nnot-a-command\n")
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    for args in (["validate", str(spec)], ["build", str(spec), "--output", "out"]):
+        done = koji_image(*args, cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.strip() == (
+            f"koji-image: {spec}: kickstart: {tmp_path / 'f.ks'}:3: the kickstart parser "
+            "refused it: Unknown command: not-a-command")
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing

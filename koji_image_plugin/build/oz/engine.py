@@ -27,6 +27,7 @@ from ...spec.arches import Arch
 from ...spec.hostconfig import HostConfig
 from ...spec.image import ImageSpec
 from ..console import clean_console, tail
+from ..installfile import InstallFile
 from ..results import InstallInfo
 from . import compat, diagnose
 from .guest import Watch, check_libvirt, destroy_guest
@@ -102,9 +103,12 @@ class OzEngine:
         self.log = log
         self.cancel = cancel or threading.Event()
 
-    def install(self, spec: ImageSpec, arch: Arch, workdir: Path, diag_dir: Path,
+    def install(self, spec: ImageSpec, arch: Arch, prepared: InstallFile | None,
+                workdir: Path, diag_dir: Path,
                 report: Callable[[str], None]) -> tuple[Path, InstallInfo]:
-        """The base disk (``workdir/base.raw``) and the record of the install."""
+        """The base disk (``workdir/base.raw``) and the record of the install.
+        ``prepared``: the kickstart/preseed Oz injects, kept in ``diag_dir`` (None: Oz's
+        own default)."""
         compat.register()
         check_libvirt(self.host.libvirt_uri)
         check_tree(spec, arch)
@@ -116,12 +120,13 @@ class OzEngine:
         name = guest_name(spec, arch)
         xml = tdl_xml(spec, arch, name)
         paths.tdl.write_text(xml)
+        auto = prepared.write(diag_dir) if prepared else None
         start = time.monotonic()
         self.log.info("%s: installing %s with Oz in guest %s (%s, disk %d GiB)",
                       arch.value, spec.distro, name, self.host.resolved_domain_type,
                       spec.disk_size)
         with _oz_log(paths.oz_log):
-            guest = self._guest(spec, arch, xml, paths)
+            guest = self._guest(spec, arch, xml, auto, paths)
             try:
                 self._run(guest, name, spec, arch, paths, report)
             finally:
@@ -139,14 +144,14 @@ class OzEngine:
         seconds = time.monotonic() - start
         self.log.info("%s: install finished in %.0f s", arch.value, seconds)
         return paths.disk, InstallInfo(name, seconds, self.host.resolved_domain_type,
-                                       paths.tdl, paths.console_log, paths.oz_log)
+                                       paths.tdl, paths.console_log, paths.oz_log, auto)
 
-    def _guest(self, spec: ImageSpec, arch: Arch, xml: str, paths: _Paths) -> Any:
+    def _guest(self, spec: ImageSpec, arch: Arch, xml: str, auto: Path | None,
+               paths: _Paths) -> Any:
         import oz.GuestFactory
         import oz.OzException
         import oz.TDL
 
-        auto = spec.install_file
         try:
             guest = oz.GuestFactory.guest_factory(
                 oz.TDL.TDL(xml), oz_config(self.host, paths.workdir, paths.diag_dir),

@@ -20,11 +20,9 @@ def guest_name(spec: ImageSpec, arch: Arch) -> str:
 
 
 def tdl_xml(spec: ImageSpec, arch: Arch, name: str) -> str:
-    """Oz's template for one arch of ``spec``."""
-    repos = "".join(
-        f"    <repository name='repo{i}'><url>{escape(url.replace('$arch', arch.value))}"
-        f"</url><signed>no</signed></repository>\n"
-        for i, url in enumerate(spec.repos))
+    """Oz's template for one arch of ``spec``. The repos are not in it: Oz 0.17 reads a
+    template's ``<repositories>`` only in its customize step, which is not run; they are
+    in the prepared kickstart/preseed (``build/installfile.py``)."""
     return (
         "<template>\n"
         f"  <name>{escape(name)}</name>\n"
@@ -36,7 +34,6 @@ def tdl_xml(spec: ImageSpec, arch: Arch, name: str) -> str:
         f"    <install type='url'><url>{escape(spec.tree_for(arch))}</url></install>\n"
         "  </os>\n"
         f"  <disk><size>{spec.disk_size}G</size></disk>\n"
-        + (f"  <repositories>\n{repos}  </repositories>\n" if repos else "")
         + "</template>\n")
 
 
