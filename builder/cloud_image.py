@@ -25,7 +25,15 @@ from koji_image_plugin.build.pipeline import Pipeline
 from koji_image_plugin.clouds import records as upload_records
 from koji_image_plugin.clouds import uploads
 from koji_image_plugin.errors import KojiImageError
-from koji_image_plugin.koji import archbuild, tasklogs, taskrun, workdir
+from koji_image_plugin.koji import (
+    archbuild,
+    components,
+    repos,
+    scm,
+    tasklogs,
+    taskrun,
+    workdir,
+)
 from koji_image_plugin.koji.record import (
     RECORD_KEY,
     RECORD_VERSION,
@@ -66,10 +74,11 @@ class CloudImageBuildTask(BaseTaskHandler):
         scratch = bool(opts.get('scratch'))
         target_info = self.check_target(target, arches, opts)
         self.check_archive_types(name, version, arches, opts)
-        bld_info, release = self.reserve(name, version, arches, opts, target_info)
+        repo_info = self.install_repo(target_info, opts)
+        bld_info, release = self.reserve(name, version, arches, opts, target_info, repo_info)
         try:
             subtasks, by_arch, failed = self.run_arches(name, version, release, arches,
-                                                        target_info, opts)
+                                                        target_info, repo_info, opts)
             if scratch:
                 self.session.host.moveImageBuildToScratch(self.id, by_arch)
             else:
@@ -124,26 +133,43 @@ class CloudImageBuildTask(BaseTaskHandler):
         })
         return target_info
 
-    def reserve(self, name, version, arches, opts, target_info):
+    def install_repo(self, target_info, opts):
+        """The build tag's repo the arches install from, as kojid's tasks take it: the
+        current one (``getRepo``, a waitrepo subtask if none is ready) or the one
+        ``opts.repo_id`` pins; None for installs that use no Koji repo (Debian)."""
+        if not Distro.parse(opts['distro']).family.koji_repo:
+            return None
+        if opts.get('repo_id') is None:
+            return self.getRepo(target_info['build_tag'])
+        info = self.session.repoInfo(opts['repo_id'])
+        why = repos.pinned_problem(opts['repo_id'], info, target_info['build_tag'],
+                                   target_info['build_tag_name'])
+        if why:
+            raise koji.BuildError(f"opts.repo_id: {why}")
+        return info
+
+    def reserve(self, name, version, arches, opts, target_info, repo_info):
         """The build reserved with initImageBuild (none for scratch), and its release."""
         release = opts.get('release')
         if opts.get('scratch'):
             return None, release or self.session.getNextRelease(
                 dict(name=name, version=version))
         self.check_package(name, target_info)
-        record = {'version': RECORD_VERSION, 'arches_requested': arches, 'request': opts}
+        record = {'version': RECORD_VERSION, 'arches_requested': arches, 'request': opts,
+                  'repo': repos.record(repo_info)}
         bld_info = self.session.host.initImageBuild(
             self.id, dict(name=name, version=version, release=release, epoch=0,
                           extra={RECORD_KEY: record}))
         return bld_info, bld_info['release']
 
-    def run_arches(self, name, version, release, arches, target_info, opts):
+    def run_arches(self, name, version, release, arches, target_info, repo_info, opts):
         """One createCloudImage per arch; optional arches may fail, not all of them."""
         subtasks = {}
         for arch in arches:
             subtasks[arch] = self.subtask(
                 'createCloudImage',
-                [name, version, release, arch, target_info, target_info['build_tag'], opts],
+                [name, version, release, arch, target_info, target_info['build_tag'],
+                 repo_info, opts],
                 label=arch, arch=koji.canonArch(arch))
         canfail = [subtasks[a] for a in arches if a in (opts.get('can_fail') or [])]
         results = self.wait(list(subtasks.values()), all=True, failany=True,
@@ -201,7 +227,8 @@ class CreateCloudImageTask(BaseTaskHandler):
     Methods = ['createCloudImage']
     _taskWeight = 2.0
 
-    def handler(self, name, version, release, arch, target_info, build_tag, opts):
+    def handler(self, name, version, release, arch, target_info, build_tag, repo_info,
+                opts):
         _conf, host = builder_config()
         data = dict(opts)
         data.update(name=name, version=version, release=release, arches=[arch])
@@ -215,21 +242,25 @@ class CreateCloudImageTask(BaseTaskHandler):
         except KojiImageError as exc:
             raise koji.ParameterError(str(exc)) from exc
         # Images are big: they are made under the plugin's workdir, not kojid's.
+        koji_repo = repo_info and repos.koji_repo(koji.PathInfo(
+            topdir=self.options.topurl).repo(repo_info['id'], repo_info['tag_name']),
+            repo_info)
         base = workdir.task_dir(host.workdir, self.id)
         try:
-            return self.build(spec, host, arch, base, source)
+            return self.build(spec, host, arch, base, source, repo_info, koji_repo)
         finally:
             shutil.rmtree(base, ignore_errors=True)
 
-    def build(self, spec, host, arch, base, source):
+    def build(self, spec, host, arch, base, source, repo_info, koji_repo):
         outdir = base / 'out'
         logdir = base / 'logs'
         logdir.mkdir()
         self.sweep(host.workdir, logdir)
         cancel = threading.Event()
+        install = repos.install_repos(spec, koji_repo)
         pipeline = Pipeline(spec, host, log=logging.getLogger('koji.build.cloud_image'),
                             progress=taskrun.progress_log(logdir / 'cloud-image.log'),
-                            cancel=cancel)
+                            cancel=cancel, repos=install)
         watch = tasklogs.Watch(self)
         try:
             result = run_streaming(
@@ -243,8 +274,9 @@ class CreateCloudImageTask(BaseTaskHandler):
             if isinstance(exc, KojiImageError):
                 raise koji.BuildError(str(exc)) from exc
             raise
+        rpmlist = self.rpmlist(result.packages, spec, arch, install, repo_info, koji_repo)
         files = list(result.files)
-        record = dict(result.record, source=source)
+        record = dict(result.record, source=source, rpms=len(rpmlist))
         if spec.auto_file:
             # the kickstart/preseed is kept with the build (the parent imports it once)
             name = auto_file_name(spec)
@@ -258,7 +290,21 @@ class CreateCloudImageTask(BaseTaskHandler):
         # incremental_upload skips empty files, and the hub imports only what is there
         logs = sorted(p.name for p in logdir.iterdir()
                       if p.name.endswith('.log') and p.stat().st_size)
-        return arch_result(self.id, arch, files, logs, record)
+        return arch_result(self.id, arch, files, logs, record, rpmlist)
+
+    def rpmlist(self, packages, spec, arch, install, repo_info, koji_repo):
+        """The image's RPMs as Koji components, mapped as kojid's markExternalRPMs maps
+        them (the tag's external repos at the repo's event)."""
+        if not repo_info:
+            return components.rpmlist(packages, None, install, [], arch, tag='(none)',
+                                      scratch=spec.scratch)
+        external = self.session.getExternalRepoList(repo_info['tag_id'],
+                                                    event=repo_info['create_event'])
+        try:
+            return components.rpmlist(packages, koji_repo.name, install, external, arch,
+                                      tag=repo_info['tag_name'], scratch=spec.scratch)
+        except KojiImageError as exc:
+            raise koji.BuildError(str(exc)) from exc
 
     def sweep(self, host_workdir, logdir):
         """Remove what killed tasks of this plugin left on this builder."""
@@ -281,33 +327,7 @@ class CreateCloudImageTask(BaseTaskHandler):
             if not os.path.isfile(path):
                 raise koji.BuildError(f"{key}: no uploaded file work/{opts[key]}")
             return path, None
-        if self.taskinfo is None:
-            self.taskinfo = self.session.getTaskInfo(self.id)
-        scm = koji.daemon.SCM(opts['ksurl'], allow_password=getattr(
-            self.options, 'allow_password_in_scm_url', False))
-        scm.assert_allowed(
-            allowed=getattr(self.options, 'allowed_scms', ''),
-            session=self.session,
-            by_config=getattr(self.options, 'allowed_scms_use_config', True),
-            by_policy=getattr(self.options, 'allowed_scms_use_policy', False),
-            policy_data={
-                'user_id': self.taskinfo['owner'],
-                'channel': self.session.getChannel(self.taskinfo['channel_id'],
-                                                   strict=True)['name'],
-                'scratch': bool(opts.get('scratch')),
-            })
-        scmdir = os.path.join(self.workdir, 'scm')
-        koji.ensuredir(scmdir)
-        self.run_callbacks('preSCMCheckout', scminfo=scm.get_info(), build_tag=build_tag,
-                           scratch=bool(opts.get('scratch')))
-        srcdir = scm.checkout(scmdir, self.session, self.getUploadDir(),
-                              os.path.join(self.workdir, 'checkout.log'))
-        self.run_callbacks('postSCMCheckout', scminfo=scm.get_info(), build_tag=build_tag,
-                           scratch=bool(opts.get('scratch')), srcdir=srcdir)
-        path = os.path.realpath(os.path.join(srcdir, opts[key]))
-        if not path.startswith(os.path.realpath(srcdir) + os.sep) or not os.path.isfile(path):
-            raise koji.BuildError(f"{key}: {opts[key]} is not a file in {opts['ksurl']}")
-        return path, scm.get_source()
+        return scm.checkout_file(self, opts, key, build_tag)
 
 
 

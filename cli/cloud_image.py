@@ -29,7 +29,7 @@ from koji_cli.lib import (
 try:
     from koji_image_plugin.errors import KojiImageError, listed, printable
     from koji_image_plugin.koji import request
-    from koji_image_plugin.koji.info import format_info
+    from koji_image_plugin.koji.info import format_found, format_info, format_rpms
     from koji_image_plugin.spec.distro import AUTO_KEYS
     from koji_image_plugin.spec.formats import ImageFormat, from_koji_name
     from koji_image_plugin.spec.load import read
@@ -80,6 +80,8 @@ def _parser():
     add("--repo", action="append", dest="repos", metavar="URL",
         help="package repository the installer uses instead of the build tag's Koji repo "
         "(as koji image-build --repo), repeatable; $arch becomes the arch built")
+    add("--repo-id", type="int", metavar="ID", help="install from this repo of the build "
+        "tag (READY or EXPIRED, see koji list-repos) instead of its current one")
     add("--release", help="release; default: the next free one, as Koji picks it")
     add("--disk-size", type="int", metavar="GIB", help="disk size in GiB (default 10)")
     add("--scratch", action="store_true", default=None, help="scratch build")
@@ -143,7 +145,7 @@ def _request(parser, options, args):
     data, base = _spec_data(parser, options, args)
     for key, value in (("distro", options.distro), ("release", options.release),
                        ("disk_size", options.disk_size), ("ksurl", options.ksurl),
-                       ("ksversion", options.ksversion),
+                       ("ksversion", options.ksversion), ("repo_id", options.repo_id),
                        ("repos", options.repos), ("variants", options.variants),
                        ("scratch", options.scratch), ("skip_tag", options.skip_tag)):
         if value is not None:
@@ -224,6 +226,8 @@ def handle_cloud_image_info(goptions, session, args):
         "BUILD is an NVR or build id given as build:ID; a number is a task id (the "
         "build's parent task or one arch task)."))
     parser.add_option("--json", action="store_true", help="print the record as JSON")
+    parser.add_option("--rpms", action="store_true", help="list the RPM components Koji "
+                      "links to each arch's images")
     options, args = parser.parse_args(args)
     if len(args) != 1:
         parser.error("give one build (NVR) or task id")
@@ -242,6 +246,56 @@ def handle_cloud_image_info(goptions, session, args):
         base = (info.get("build") or {}).get("path")
         if base:
             print(f"Files: {base}")
+    if options.rpms:
+        _print_rpms(session, info)
+
+
+def _print_rpms(session, info):
+    """Each arch's RPM components, from one of its image archives (kojihub links every
+    RPM to every image archive of the arch)."""
+    if not info.get("build"):
+        print("RPM components: none; a scratch build is not imported into Koji")
+        return
+    archives = session.listArchives(buildID=info["build"]["id"], type="image")
+    for arch, rec in sorted((info.get("arches") or {}).items()):
+        names = {i["file"] for i in rec.get("images", [])}
+        chosen = [a for a in archives if a["filename"] in names]
+        if not chosen:
+            continue
+        rpms = session.listRPMs(imageID=chosen[0]["id"])
+        print("\n".join(format_rpms(arch, chosen[0]["filename"], rpms)))
+
+
+@export_cli
+def handle_cloud_image_find(goptions, session, args):
+    "[info] List the cloud image builds that contain an RPM or any RPM of a build"
+    _core()
+    parser = OptionParser(usage=get_usage_str(
+        "usage: %prog cloud-image-find [options] RPM|BUILD"), description=(
+        "RPM is an N-V-R.A (an RPM Koji knows), BUILD an NVR: every complete image build "
+        "whose images contain it (for a build: any of its RPMs), with the image files and "
+        "their AMI and Glance ids. Exit status 1 when none does."))
+    parser.add_option("--tag", help="only image builds tagged in TAG")
+    parser.add_option("--json", action="store_true", help="print the result as JSON")
+    options, args = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("give one RPM (N-V-R.A) or build (NVR)")
+    ensure_connection(session, goptions)
+    arg = args[0]
+    if session.getRPM(arg):
+        found = session.cloudImageFind(rpm=arg, tag=options.tag)
+    elif session.getBuild(arg):
+        found = session.cloudImageFind(build=arg, tag=options.tag)
+    else:
+        error(f"{arg}: no such RPM (N-V-R.A) or build (NVR) on this hub")
+    if options.json:
+        print(json.dumps(found, indent=2, sort_keys=True))
+    elif found:
+        print("\n".join(format_found(found)))
+    else:
+        where = f" tagged in {options.tag}" if options.tag else ""
+        print(f"no cloud image build{where} contains {arg}")
+    return 0 if found else 1
 
 
 @export_cli

@@ -29,7 +29,7 @@ logger = logging.getLogger('koji.plugin.cloud_image')
 try:
     from koji_image_plugin.clouds import records as upload_records
     from koji_image_plugin.errors import KojiImageError, Problem, listed, quote
-    from koji_image_plugin.koji import record, request
+    from koji_image_plugin.koji import record, repos, request
     from koji_image_plugin.spec.distro import AUTO_KEYS
     from koji_image_plugin.spec.upload import Cloud, check_upload
     CORE_ERROR = None
@@ -42,7 +42,7 @@ koji.tasks.LEGACY_SIGNATURES['cloudImageBuild'] = [
     [['name', 'version', 'target', 'arches', 'opts'], None, None, (None,)]]
 koji.tasks.LEGACY_SIGNATURES['uploadCloudImage'] = [[['build', 'opts'], None, None, (None,)]]
 koji.tasks.LEGACY_SIGNATURES['createCloudImage'] = [
-    [['name', 'version', 'release', 'arch', 'target_info', 'build_tag', 'opts'],
+    [['name', 'version', 'release', 'arch', 'target_info', 'build_tag', 'repo_info', 'opts'],
      None, None, (None,)]]
 
 
@@ -178,6 +178,10 @@ def _check_target(data):
         return [Problem('arches', f"{', '.join(missing)} not among the arches of "
                                 f"build tag {target['build_tag_name']} "
                                 f"({' '.join(sorted(tag_arches)) or 'none'})")]
+    if data.get('repo_id') is not None:  # refused now, not after the build is reserved
+        why = repos.pinned_problem(data['repo_id'], kojihub.repo_info(data['repo_id']),
+                                   target['build_tag'], target['build_tag_name'])
+        return [Problem('repo_id', why)] if why else []
     return []
 
 
@@ -213,6 +217,7 @@ def _build_info(binfo):
         'arches': arches,
         'failed_arches': sorted(set(build_record.get('arches_requested') or []) - set(arches)),
         'uploads': build_record.get('uploads') or {},
+        'repo': build_record.get('repo'),
     }
 
 
@@ -275,6 +280,52 @@ def _task_error(root, child):
         last = text.splitlines()[-1]
         return f"{last} (the traceback: koji taskinfo -v {child['id']})"
     return text
+
+
+@export
+def cloudImageFind(rpm=None, build=None, tag=None):
+    """The image builds whose images contain an RPM (N-V-R.A or id) or any RPM of a build
+    (NVR or id), optionally only those tagged in ``tag``; each with the image files that
+    hold it and where its images were uploaded. Read-only."""
+    _core()
+    if (rpm is None) == (build is None):
+        raise koji.ParameterError('give exactly one of rpm and build')
+    if rpm is not None:
+        found = [r for r in [kojihub.get_rpm(rpm)] if r]
+        if not found:
+            raise koji.GenericError(f"rpm {rpm!r}: no such rpm; give N-V-R.A, e.g. "
+                                    "bash-5.2.26-3.fc40.x86_64")
+    else:
+        binfo = kojihub.get_build(build)
+        if not binfo:
+            raise koji.GenericError(f"build {build!r}: no such build; give an NVR or id")
+        found = kojihub.list_rpms(buildID=binfo['id'])
+    names = {r['id']: f"{r['name']}-{r['version']}-{r['release']}.{r['arch']}" for r in found}
+    holders = {}
+    for rpm_id in sorted(names):
+        query = kojihub.QueryProcessor(tables=['archive_rpm_components'],
+                                       columns=['archive_id'], clauses=['rpm_id = %(rpm_id)i'],
+                                       values={'rpm_id': rpm_id})
+        for row in query.execute():
+            holders.setdefault(row['archive_id'], set()).add(names[rpm_id])
+    tagged = None
+    if tag is not None:
+        tag_id = kojihub.get_tag(tag, strict=True)['id']
+        tagged = {b['build_id'] for b in kojihub.readTaggedBuilds(tag_id, inherit=True)}
+    out = {}
+    for archive_id, rpms_in in sorted(holders.items()):
+        archive = kojihub.list_archives(archiveID=archive_id)[0]
+        binfo = kojihub.get_build(archive['build_id'], strict=True)
+        if binfo['state'] != koji.BUILD_STATES['COMPLETE'] or \
+                (tagged is not None and binfo['id'] not in tagged):
+            continue
+        entry = out.setdefault(binfo['id'], {
+            'build_id': binfo['id'], 'nvr': binfo['nvr'], 'files': [], 'rpms': set(),
+            'uploads': ((binfo.get('extra') or {}).get(record.RECORD_KEY) or {}).get(
+                'uploads') or {}})
+        entry['files'].append(archive['filename'])
+        entry['rpms'] |= rpms_in
+    return [dict(e, rpms=sorted(e['rpms'])) for _, e in sorted(out.items())]
 
 
 @callback('postImport')

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import HostError, KojiImageError
 from ..runner import Runner
+from . import rpmdb
 
 SECTOR = 512
 LINUX_TYPES = {"83", "0fc63daf-8483-4772-8e79-3d69d8477de4",
@@ -133,25 +135,14 @@ def zero_free_space(mnt: Path, runner: Runner, log_name: str) -> None:
         os.sync()
 
 
-def read_packages(root: Path, runner: Runner, log_name: str) -> list[dict[str, str]]:
-    """Installed packages, read from the image (dpkg status or the rpm database)."""
+def read_packages(root: Path, runner: Runner, log_name: str) -> list[dict[str, Any]]:
+    """Installed packages, read from the image: its dpkg status, or its rpm database
+    (``rpmdb.py``: with the fields Koji's image import links RPM components by)."""
+    if rpmdb.dbpath(root) is not None:
+        return rpmdb.installed(root, runner, log_name)
     status = root / "var/lib/dpkg/status"
     if status.exists():
         return _dpkg_status(status.read_text(encoding="utf-8", errors="replace"))
-    if (root / "var/lib/rpm").exists() or (root / "usr/lib/sysimage/rpm").exists():
-        out = runner.run([
-            "rpm",
-            f"--root={root}",
-            "--query",
-            "--all",
-            "--queryformat=%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n",
-        ], log_name=log_name, capture=True)
-        pkgs = []
-        for line in out.splitlines():
-            name, epoch, version, release, arch = line.split("\t")
-            pkgs.append({"name": name, "epoch": "" if epoch == "(none)" else epoch,
-                         "version": version, "release": release, "arch": arch})
-        return sorted(pkgs, key=lambda p: p["name"])
     raise KojiImageError(f"{root}: the image has neither a dpkg nor an rpm database; "
                          "cannot list its packages")
 

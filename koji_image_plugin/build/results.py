@@ -98,7 +98,7 @@ class InstallInfo:
 class ArchResult:
     arch: Arch
     outputs: list[ImageFile] = field(default_factory=list)
-    packages: list[dict[str, str]] = field(default_factory=list)
+    packages: list[dict[str, Any]] = field(default_factory=list)
     boot_tests: list[BootResult] = field(default_factory=list)
     verified: dict[str, str] = field(default_factory=dict)
     customized: dict[str, list[str]] = field(default_factory=dict)

@@ -2,7 +2,8 @@
 
 The pipeline's ``build_arch`` in the task's own dir, then the files the task uploads
 next to the images: the arch's ``manifest.json``, its ``CHECKSUM`` (as ``.sha256``,
-Koji's checksum archive type) and the Oz template. Every name is checked against Koji's
+Koji's checksum archive type), the Oz template and the prepared kickstart (or preseed)
+the installer read. Every name is checked against Koji's
 archive types before anything is handed to the hub. A boot test that fails raises after
 the record is written, so the task still uploads the logs and the manifest that say why.
 """
@@ -27,6 +28,8 @@ from .record import arch_record, checksum_name, manifest_name, tdl_name
 class ArchOutput:
     files: list[str]
     record: dict[str, Any]
+    #: the packages read from the image (``build/rpmdb.py``'s entries for RPMs)
+    packages: list[dict[str, Any]]
 
 
 def build(pipeline: Pipeline, arch: Arch, task_dir: Path) -> ArchOutput:
@@ -53,12 +56,18 @@ def build(pipeline: Pipeline, arch: Arch, task_dir: Path) -> ArchOutput:
     if res.install is not None and res.install.tdl.exists():
         shutil.copyfile(res.install.tdl, outdir / tdl_name(spec.nvr, arch.value))
         files.append(tdl_name(spec.nvr, arch.value))
+    prepared = res.install.auto_file if res.install is not None else None
+    if prepared is not None:  # the kickstart the installer read is imported with the build
+        shutil.copyfile(prepared, outdir / prepared.name)
+        files.append(prepared.name)
     check_importable(files)
     record = arch_record(res, tools=tools, boot=pipeline.boot,
                          manifest_file=mname, checksum_file=cname)
+    if prepared is not None:
+        record["prepared_auto_file"] = prepared.name
     failed = res.failed_boots()
     if pipeline.boot and failed:
         raise BootFailedError(f"{arch.value}: boot test failed for "
                               + "; ".join(f"{b.variant}: {b.detail}" for b in failed)
                               + f"; see {Path(failed[0].console_log).name}")
-    return ArchOutput(files, record)
+    return ArchOutput(files, record, res.packages)

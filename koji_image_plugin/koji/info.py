@@ -21,6 +21,10 @@ def format_info(info: Mapping[str, Any]) -> list[str]:
     if info.get("task_id"):
         state = f" ({info['state']})" if info.get("state") and not build else ""
         lines.append(f"Task: {info['task_id']}{state}")
+    repo = info.get("repo")
+    if repo:
+        lines.append(f"Built from: Koji repo {repo['id']} of {repo['tag']} "
+                     f"(event {repo['event']})")
     if info.get("failed_arches"):
         lines.append("Failed optional arches: " + ", ".join(info["failed_arches"]))
     for arch, rec in sorted((info.get("arches") or {}).items()):
@@ -52,4 +56,26 @@ def _arch_lines(arch: str, rec: Mapping[str, Any]) -> list[str]:
                      f"({boot.get('seconds', '?')} s)")
     if not rec.get("boot_tests"):
         lines.append("  boot test: not run")
+    return lines
+
+
+def format_rpms(arch: str, archive: str, rpms: list[Mapping[str, Any]]) -> list[str]:
+    """``koji cloud-image-info --rpms``: the RPM components Koji links to an arch's images
+    (``listRPMs(imageID=...)``), external ones with their repo."""
+    lines = [f"{arch}: {len(rpms)} RPM components (of {archive})"]
+    for r in sorted(rpms, key=lambda r: (r["name"], r["arch"])):
+        where = f"  [{r['external_repo_name']}]" if r.get("external_repo_id") else ""
+        epoch = f"{r['epoch']}:" if r.get("epoch") is not None else ""
+        lines.append(f"  {r['name']}-{epoch}{r['version']}-{r['release']}.{r['arch']}{where}")
+    return lines
+
+
+def format_found(found: list[Mapping[str, Any]]) -> list[str]:
+    """``koji cloud-image-find``: each image build holding the RPMs, with its files and
+    where its images went."""
+    lines = []
+    for entry in found:
+        lines.append(f"{entry['nvr']}: contains {', '.join(entry['rpms'])}")
+        lines += [f"  {f}" for f in sorted(entry["files"])]
+        lines += [f"  {line}" for line in format_records(entry.get("uploads") or {})]
     return lines

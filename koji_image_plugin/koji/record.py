@@ -9,7 +9,7 @@ build's ``extra`` (``koji buildinfo`` shows it), beside the upload records.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..build.results import ArchResult, ImageFile
@@ -62,13 +62,14 @@ def arch_record(result: ArchResult, *, tools: Mapping[str, str], boot: bool,
 
 
 def arch_result(task_id: int, arch: str, files: list[str], logs: list[str],
-                record: Mapping[str, Any]) -> dict[str, Any]:
-    """One arch's result in the shape kojihub's importImage reads. The package list
-    stays in the manifest: Koji links only RPMs it knows as components, and a Debian
-    image has none."""
+                record: Mapping[str, Any],
+                rpmlist: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """One arch's result in the shape kojihub's importImage reads. ``rpmlist``: the RPM
+    components (``components.py``); a Debian image has none, its package list stays in
+    the manifest."""
     check_importable(files)
     return {"task_id": task_id, "arch": arch, "files": files, "logs": logs,
-            "rpmlist": [], RECORD_KEY: dict(record)}
+            "rpmlist": [dict(r) for r in rpmlist], RECORD_KEY: dict(record)}
 
 
 def keep_auto_file_once(results: Mapping[str, dict[str, Any]],

@@ -1,7 +1,7 @@
 """A kojid task's side of a build: its logs streamed to the hub while they are written
 (``koji watch-logs`` follows the install), its own state watched, and its end after a
 cancel made quiet for kojid and the hub (see ``taskrun.py`` for how cancels arrive).
-Used by the builder plugin only; it is the one module here that imports koji."""
+Used by the builder plugin only; it and ``scm.py`` are the modules here that import koji."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ class _Facts(NamedTuple):
     default_auto_file: Path | None
     tree_files: tuple[str, ...]
     os_distro: str
+    koji_repo: bool
 
 
 class Family(enum.StrEnum):
@@ -61,6 +62,12 @@ class Family(enum.StrEnum):
         """OpenStack's ``os_distro`` name."""
         return _FACTS[self].os_distro
 
+    @property
+    def koji_repo(self) -> bool:
+        """Whether a hub build installs from the build tag's Koji repo (an RPM repo: a
+        Fedora install does; a Debian install has no use for one)."""
+        return _FACTS[self].koji_repo
+
     def basearch(self, arch: Arch) -> str:
         """What ``$basearch`` means in this family's install tree URLs."""
         return arch.deb_arch if self is Family.DEBIAN else arch.rpm_basearch
@@ -68,9 +75,9 @@ class Family(enum.StrEnum):
 
 _FACTS = {
     Family.DEBIAN: _Facts(range(7, 14), "preseed", "preseed.cfg", DATA / "debian.preseed",
-                          ("debian-installer/{deb}/linux", "mini.iso"), "debian"),
+                          ("debian-installer/{deb}/linux", "mini.iso"), "debian", False),
     Family.FEDORA: _Facts(range(7, 45), "kickstart", "ks", None,
-                          ("images/pxeboot/vmlinuz", ".treeinfo"), "fedora"),
+                          ("images/pxeboot/vmlinuz", ".treeinfo"), "fedora", True),
 }
 AUTO_KEYS = tuple(sorted({f.auto_key for f in _FACTS.values()}))
 

@@ -193,6 +193,9 @@ def _distro_problems(data: Mapping[str, Any], distro: Distro) -> list[Problem]:
     if "ksversion" in data and family is not Family.FEDORA:
         problems.append(Problem("ksversion", f"{family} installs take a preseed, which has "
                                 "no kickstart version; remove ksversion"))
+    if "repo_id" in data and not family.koji_repo:
+        problems.append(Problem("repo_id", f"{family} installs do not use the build tag's "
+                                "Koji repo; remove repo_id"))
     if family.default_auto_file is None and family.auto_key not in data:
         problems.append(Problem(family.auto_key, f"is required for {family}; give the "
                                 f"{family.auto_key} file's path"))

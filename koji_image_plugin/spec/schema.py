@@ -94,6 +94,9 @@ SCHEMA: dict[str, Any] = {
                   "description": "SCM URL to check the kickstart/preseed out of, e.g. "
                                  "git+https://host/repo.git#ref; kickstart is then a "
                                  "path inside it (hub builds)"},
+        "repo_id": {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER,
+                    "description": "the build tag's Koji repo to install from (READY or "
+                                   "EXPIRED); default: its current one (hub builds)"},
         "upload": UPLOAD_SCHEMA,
     },
 }

@@ -40,7 +40,8 @@ class Database:
 
     TABLES = ("users", "sessions", "hosts", "channels", "tags", "targets", "packages",
               "tag_packages", "tasks", "builds", "archives", "tag_listing", "refusals",
-              "policy_calls", "uploads")
+              "policy_calls", "uploads", "rpms", "external_repos", "tag_external_repos",
+              "repos", "repo_queue", "archive_rpm_components")
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in self.TABLES}
@@ -566,6 +567,7 @@ def untag_build(tag, build, user_id=None, strict=True, force=False):
         raise koji.TagError(f"build {build['nvr']} not in tag {tag['name']}")
     for row in rows:
         row["active"] = False
+        row["revoke_event"] = DB.nextval("events")
     koji.plugin.run_callbacks("postUntag", tag=tag, build=build, user=user, force=force,
                               strict=strict)
 

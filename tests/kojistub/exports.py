@@ -21,7 +21,7 @@ import koji.plugin
 import koji.util
 from koji.context import context
 
-from . import core
+from . import core, rpms
 from .core import DB, Task, convert_value, get_build, get_tag, get_user
 
 
@@ -449,6 +449,52 @@ class RootExports:
         return core.list_archives(buildID=buildID, type=type, filename=filename,
                                   archiveID=archiveID, strict=strict)
 
+    # -- RPMs, external repos, tag repos (rpms.py) ----------------------------------------
+
+    def getRPM(self, rpminfo, strict=False, multi=False):
+        return rpms.get_rpm(rpminfo, strict=strict, multi=multi)
+
+    def listRPMs(self, buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
+                 hostID=None, arches=None, queryOpts=None, draft=None):
+        """kojihub.list_rpms (buildID, imageID and arches)."""
+        return rpms.list_rpms(buildID=buildID, imageID=imageID, arches=arches)
+
+    def importRPM(self, path, basename):
+        """Import an RPM into the database (admin); the file was uploaded to work/PATH."""
+        context.session.assertPerm("admin")
+        uploadpath = koji.pathinfo.work()
+        fn = os.path.join(uploadpath, path, basename)
+        if not os.path.exists(fn):
+            raise koji.GenericError(f"No such file: {fn}")
+        rpms.import_rpm(fn)
+
+    def addExternalRPM(self, rpminfo, external_repo, strict=True):
+        context.session.assertPerm("admin")
+        rpms.add_external_rpm(rpminfo, external_repo, strict=strict)
+
+    def buildReferences(self, build, limit=None, lazy=False):
+        return rpms.build_references(core.find_build_id(build, strict=True), limit, lazy)
+
+    def createExternalRepo(self, name, url):
+        return rpms.create_external_repo(name, url)
+
+    def addExternalRepoToTag(self, tag_info, repo_info, priority, merge_mode="koji",
+                             arches=None):
+        rpms.add_external_repo_to_tag(tag_info, repo_info, priority, merge_mode, arches)
+
+    def getExternalRepoList(self, tag_info, event=None):
+        return rpms.get_external_repo_list(tag_info, event=event)
+
+    def getRepo(self, tag, state=None, event=None, dist=False, min_event=None):
+        return rpms.old_get_repo(tag, state=state, event=event, dist=dist,
+                                 min_event=min_event)
+
+    def repoInfo(self, repo_id, strict=False):
+        return rpms.repo_info(repo_id, strict=strict)
+
+    def tagLastChangeEvent(self, tag):
+        return rpms.tag_last_change_event(tag)
+
     def listTagged(self, tag, event=None, inherit=False, prefix=None, latest=False,
                    package=None, owner=None, type=None, strict=True, extra=False, draft=None):
         """List builds tagged with tag."""
@@ -858,6 +904,16 @@ class HostExports:
         host = Host()
         host.verify()
 
+    def repoInit(self, tag, task_id=None, event=None, opts=None):
+        host = Host()
+        host.verify()
+        return rpms.repo_init(tag, task_id=task_id, event=event, opts=opts)
+
+    def repoDone(self, repo_id, data, expire=False, repo_json_updates=None):
+        host = Host()
+        host.verify()
+        rpms.repo_done(repo_id, data, expire=expire)
+
     def checkPolicy(self, name, data, default="deny", strict=False):
         host = Host()
         host.verify()
@@ -884,9 +940,10 @@ def _check_image_files(imgdata):
             raise koji.GenericError("Error importing archive file, "
                                     f"{fullpath} is not a regular file")
     for an_rpm in imgdata["rpmlist"]:
-        if not an_rpm.get("location"):
-            # get_rpm(an_rpm, strict=True): the stand-in has no rpms at all
-            raise koji.GenericError(f"No such rpm: {an_rpm}")
+        if an_rpm.get("location"):
+            rpms.get_external_repo_id(an_rpm["location"], strict=True)
+        else:
+            rpms.get_rpm(an_rpm, strict=True)
 
 
 def import_image_internal(task_id, build_info, imgdata):
@@ -901,9 +958,11 @@ def import_image_internal(task_id, build_info, imgdata):
     workpath = koji.pathinfo.task(imgdata["task_id"])
     imgdata["relpath"] = koji.pathinfo.taskrelpath(imgdata["task_id"])
     fullpath = None
+    archives = []
     for imgfile in imgdata["files"]:
         fullpath = koji.util.joinpath(workpath, imgfile)
-        _import_archive(fullpath, build_info, imgdata)
+        archives.append(_import_archive(fullpath, build_info, imgdata))
+    rpms.add_rpm_components(archives, imgdata["rpmlist"])
     logdir = os.path.join(koji.pathinfo.build(build_info), "data/logs/image")
     for logfile in sorted(f for f in os.listdir(workpath) if f.endswith(".log")):
         logsrc = os.path.join(workpath, logfile)

@@ -51,7 +51,7 @@ from koji.xmlrpcplus import ExtendedMarshaller, Fault, dumps
 
 from tests.proc import Daemon, free_port
 
-from . import auth, core, exports
+from . import auth, core, exports, rpms
 from .core import DB, LOCK
 
 logger = logging.getLogger("koji.hub")
@@ -137,6 +137,13 @@ def kojihub_module() -> types.ModuleType:
     mod.UpdateProcessor = core.UpdateProcessor
     mod.Host = exports.Host
     mod.Task = core.Task
+    mod.get_rpm = rpms.get_rpm
+    mod.repo_info = rpms.repo_info
+    mod.list_rpms = rpms.list_rpms
+    mod.build_references = rpms.build_references
+    mod.list_archives = core.list_archives
+    mod.readTaggedBuilds = core.read_tagged_builds
+    mod.QueryProcessor = rpms.QueryProcessor
     return mod
 
 
@@ -146,6 +153,8 @@ def load_seed(seed: dict[str, Any]) -> None:
         if core.lookup_name("channels", name) is None:
             DB.insert("channels", {"name": name, "description": None, "enabled": True,
                                    "comment": None})
+    if 0 not in DB.external_repos:  # schema.sql's external_repo 0, the internal "repo"
+        DB.insert("external_repos", {"id": 0, "name": "INTERNAL", "url": ""})
     for user in seed.get("users", ()):
         DB.insert("users", {"name": user["name"], "password": user["password"],
                             "status": koji.USER_STATUS["NORMAL"],
@@ -203,6 +212,7 @@ class Hub:
         self.registry = HandlerRegistry()
         self.registry.register_module(exports.RootExports())
         self.registry.register_module(exports.HostExports(), "host")
+        self.registry.register_module(rpms.RepoExports(), "repo")
         for func in (auth.login, auth.logout, auth.subsession, auth.logoutChild,
                      auth.exclusiveSession, auth.sharedSession):
             self.registry.register_function(func)
