@@ -246,6 +246,9 @@ def _task_info(task_id):
     for child in root.getTaskChildren(info['id']):
         if child['method'] != 'createCloudImage':
             continue
+        request = root.getTaskRequest(child['id'])
+        if len(request) == 8:  # [..., build_tag, repo_info, opts]: the repo it installs from
+            out['repo'] = repos.record(request[6])
         arch = child['label']
         if child['state'] == koji.TASK_STATES['CLOSED']:
             res = root.getTaskResult(child['id'])

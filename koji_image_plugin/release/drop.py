@@ -73,6 +73,8 @@ class DropImage:
     verdict_from: str = ""
     #: the image and its verdict are Koji's (traced in Koji), not a local build's word
     in_koji: bool = False
+    #: where its packages came from: a Koji repo of the build tag, or not Koji's
+    content_from: str = ""
 
     @property
     def type_dir(self) -> str:

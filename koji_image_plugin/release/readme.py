@@ -91,6 +91,9 @@ def _images(drop: Drop) -> list[str]:
     if not all(i.in_koji for i in drop.images):
         lines += ["  A local build's verdicts are what its manifest.json says; they are not",
                   "  traced in Koji. Trust them as far as you trust whoever built it."]
+    lines += ["", "Their packages came from:"]
+    lines += [f"  {source}" for source in sorted({i.content_from or "(not recorded)"
+                                                   for i in drop.images})]
     lines.append("")
     present = {i.variant for i in drop.images}
     for variant, text in TYPES.items():

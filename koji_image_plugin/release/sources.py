@@ -55,9 +55,17 @@ def parse_uploads(data: Mapping[str, Any] | None, arch: str,
     return tuple(sorted(out, key=lambda u: (u.cloud, u.where)))
 
 
+def content_of(repo: Mapping[str, Any] | None) -> str:
+    """Where a Koji build's packages came from, as the drop README says it."""
+    if not repo:
+        return "its install tree, not a Koji repo (an install that uses none, e.g. Debian)"
+    return f"Koji repo {repo.get('id')} of build tag {repo.get('tag')} (event " \
+           f"{repo.get('event')})"
+
+
 def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
                      uploads: Mapping[str, Any] | None, verdict_from: str,
-                     in_koji: bool) -> list[DropImage]:
+                     in_koji: bool, content_from: str = "") -> list[DropImage]:
     """The images of one arch's cloud-image record (a manifest or a Koji build's extra);
     ``base`` is the directory or URL the files are in; ``verdict_from`` says where its
     boot verdicts come from (the drop shows it), ``in_koji`` whether Koji has them."""
@@ -82,7 +90,8 @@ def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
         out.append(DropImage(image.file, nvr, image.arch, image.variant, image.format,
                              image.size, image.sha256, f"{base.rstrip('/')}/{image.file}",
                              verdicts(boots, arch, image.variant),
-                             parse_uploads(uploads, arch, image.variant), verdict_from, in_koji))
+                             parse_uploads(uploads, arch, image.variant), verdict_from, in_koji,
+                             content_from))
     return out
 
 
@@ -103,7 +112,8 @@ def from_local(directory: Path) -> list[DropImage]:
     for arch in sorted({str(i["arch"]) for i in manifest["images"]}):
         images += images_of_record(nvr, arch, manifest, str(directory.resolve()), uploads,
                                    f"local build {nvr} (its manifest.json; not in Koji)",
-                                   in_koji=False)
+                                   in_koji=False, content_from=f"local build {nvr}: the "
+                                   "install tree and repos of its spec, not a Koji repo")
     if not images:
         raise DropInputError(f"BUILD: {directory} lists no images in its manifest.json")
     return images
@@ -138,7 +148,7 @@ class KojiSource:
         source = f"Koji build {binfo['nvr']} (task {binfo.get('task_id')})"
         for arch, record in sorted((info.get("arches") or {}).items()):
             images += images_of_record(binfo["nvr"], arch, record, base, uploads, source,
-                                       in_koji=True)
+                                       in_koji=True, content_from=content_of(info.get("repo")))
         if not images:
             raise DropInputError(f"BUILD: {nvr} has no images")
         return images
@@ -175,6 +185,6 @@ class KojiSource:
             images += images_of_record(str(info.get("nvr")), arch, record, base,
                                        info.get("uploads"),
                                        f"Koji task {record['task_id']} (scratch)",
-                                       in_koji=True)
+                                       in_koji=True, content_from=content_of(info.get("repo")))
         return images
 

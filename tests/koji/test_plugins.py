@@ -619,6 +619,8 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
     assert len(froms) == 1 and re.fullmatch(
         r"Koji build Test-Cloud-Base-12-2 \(task [0-9]+\)", froms.pop() or ""), froms
     assert "The boot verdicts above come from:\n  Koji build Test-Cloud-Base-12-2" in readme
+    # a Debian install uses no Koji repo, and the drop says so
+    assert "Their packages came from:\n  its install tree, not a Koji repo" in readme
     assert "not\n  traced in Koji" not in readme
     for rec in records:
         assert rec["region"] in readme and rec["image_id"] in readme

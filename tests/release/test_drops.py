@@ -144,7 +144,9 @@ def test_a_beta_drop_of_a_real_build_verifies_loads_and_is_in_the_feed(
                  "CloudStack", "Eucalyptus", "us-east-1", "ami-0123456789abcdef0",
                  "eu-west-1", "https://bugs.example.org/cloud", "booted in its boot test",
                  "The boot verdicts above come from:\n  local build Test-Cloud-Base-12-1 "
-                 "(its manifest.json; not in Koji)", "they are not\n  traced in Koji"):
+                 "(its manifest.json; not in Koji)", "they are not\n  traced in Koji",
+                 "Their packages came from:\n  local build Test-Cloud-Base-12-1: the install "
+                 "tree and repos of its spec, not a Koji repo"):
         assert text in readme, text
     page = (beta_mirror / "index.html").read_text()
     record = json.loads((drop / "drop.json").read_text())
