@@ -80,6 +80,8 @@ def is_root() -> bool:
 
 
 BUILD_TREE = REPO / "tests" / "fixtures" / "offline_tree" / "build_tree.py"
+#: where build_tree.py keeps the trees (its default cache)
+TREES = Path("/var/cache/koji-image-plugin/trees")
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +91,16 @@ def trees() -> None:
         done = subprocess.run([sys.executable, str(BUILD_TREE), "--arch", arch],
                               stdout=subprocess.PIPE, text=True, timeout=1800)
         assert done.returncode == 0, f"building the {arch} offline tree failed"
+
+
+@pytest.fixture(scope="session")
+def fedora_tree() -> Path:
+    """Build (or reuse) the Fedora-shaped offline tree for x86_64 (build_tree.py
+    --layout fedora): a failure fails the tests."""
+    done = subprocess.run([sys.executable, str(BUILD_TREE), "--layout", "fedora", "--arch",
+                           "x86_64"], stdout=subprocess.PIPE, text=True, timeout=1800)
+    assert done.returncode == 0, "building the Fedora-shaped offline tree failed"
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,3 +85,23 @@ class Daemon:
         except ProcessLookupError:
             pass
         return self.proc.wait()
+
+
+#: libvirt's default network: guests reach the host here
+GUEST_HOST = "192.168.122.1"
+
+
+@contextmanager
+def serve_http(directory: Path | str, host: str = GUEST_HOST) -> Iterator[str]:
+    """``directory`` over HTTP (on libvirt's bridge by default, where guests reach it)
+    while the block runs; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(directory))
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import http.server
 import json
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ from typing import Any
 import koji
 import pytest
 
-from tests.conftest import REPO, host_state, is_root
+from tests.conftest import REPO, TREES, host_state, is_root
 from tests.kojistub import (
     client_session,
     free_port,
@@ -34,9 +32,10 @@ from tests.kojistub import (
     start_kojid,
     write_client_config,
 )
+from tests.proc import serve_http
 
-TREE = "http://192.168.122.1:{port}/debian-12-$arch/"
-GOOD = {"distro": "Debian-12", "install_tree": TREE.format(port=8), "disk_size": 2}
+GOOD = {"distro": "Debian-12", "install_tree": "http://192.168.122.1:8/debian-12-$arch/",
+        "disk_size": 2}
 SEED = {
     "users": [
         {"name": "admin", "password": "admin-pw", "perms": ["admin"]},
@@ -267,14 +266,8 @@ def test_a_build_rpm_policy_that_denies_fails_the_build_cleanly(tmp_path: Path) 
 @pytest.fixture
 def tree_server(trees: None) -> Iterator[str]:
     """The offline trees over HTTP on libvirt's bridge: the hub refuses file:// trees."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory="/var/cache/koji-image-plugin/trees")
-    server = http.server.ThreadingHTTPServer(("192.168.122.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield TREE.format(port=server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    with serve_http(TREES) as base:
+        yield f"{base}/debian-12-$arch/"
 
 
 @pytest.mark.vm
@@ -306,7 +299,9 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
         "Test-Cloud-Base-12-1.x86_64.manifest.json": "json",
         "Test-Cloud-Base-12-1.x86_64.CHECKSUM.sha256": "checksum",
         "Test-Cloud-Base-12-1.x86_64.tdl.xml": "xml",
-        "Test-Cloud-Base-12-1.preseed.cfg": "cfg"}
+        "Test-Cloud-Base-12-1.preseed.cfg": "cfg",
+        # the preseed the installer read (the spec's, prepared: no repos to add here)
+        "Test-Cloud-Base-12-1.x86_64.preseed.cfg": "cfg"}
     record = build["extra"]["cloud_image"]["arches"]["x86_64"]
     assert record["boot_test_passed"] is True
     image = record["images"][0]

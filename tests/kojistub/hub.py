@@ -371,6 +371,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plugin-path", help="directory of hub plugins (':'-separated)")
     parser.add_argument("--plugins", default="", help="comma-separated plugin names")
     parser.add_argument("--log", help="log file (default: stderr)")
+    parser.add_argument("--bind", default="127.0.0.1",
+                        help="address to serve on (default loopback; libvirt's bridge "
+                             "address when guests must reach the topurl)")
     args = parser.parse_args(argv)
     logging.basicConfig(filename=args.log, level=logging.INFO,
                         format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
@@ -383,22 +386,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("kojistub hub: startup failed (a real hub would go offline):\n"
                          + traceback.format_exc())
         sys.exit(1)
-    serve(hub, args.topdir, args.port)
+    serve(hub, args.topdir, args.port, args.bind)
 
 
 class HubProcess(Daemon):
     """The stand-in hub in a subprocess; ``url`` is the server, ``topurl`` the files."""
 
     def __init__(self, topdir: Path, seed: dict[str, Any], workdir: Path,
-                 plugin_path: Path | None = None, plugins: tuple[str, ...] = ()) -> None:
+                 plugin_path: Path | str | None = None, plugins: tuple[str, ...] = (),
+                 bind: str = "127.0.0.1") -> None:
         self.topdir = topdir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/kojihub"
-        self.topurl = f"http://127.0.0.1:{self.port}/kojifiles"
+        self.url = f"http://{bind}:{self.port}/kojihub"
+        self.topurl = f"http://{bind}:{self.port}/kojifiles"
         seed_file = workdir / "hub-seed.json"
         seed_file.write_text(json.dumps(seed))
         args = ["--topdir", str(topdir), "--port", str(self.port), "--seed", str(seed_file),
-                "--log", str(workdir / "hub-requests.log")]
+                "--log", str(workdir / "hub-requests.log"), "--bind", bind]
         if plugins:
             args += ["--plugin-path", str(plugin_path), "--plugins", ",".join(plugins)]
         super().__init__("tests.kojistub.hub", args, workdir / "hub.log")
@@ -420,9 +424,11 @@ class HubProcess(Daemon):
 
 
 def start_hub(topdir: Path, seed: dict[str, Any], workdir: Path,
-              plugin_path: Path | None = None, plugins: tuple[str, ...] = ()) -> HubProcess:
-    """Start the hub and wait until it answers (RuntimeError with its output if it exits)."""
-    return HubProcess(topdir, seed, workdir, plugin_path, plugins)
+              plugin_path: Path | str | None = None, plugins: tuple[str, ...] = (),
+              bind: str = "127.0.0.1") -> HubProcess:
+    """Start the hub and wait until it answers (RuntimeError with its output if it exits).
+    ``bind``: where it serves (the guests of a Fedora-style install read its topurl)."""
+    return HubProcess(topdir, seed, workdir, plugin_path, plugins, bind)
 
 
 if __name__ == "__main__":
