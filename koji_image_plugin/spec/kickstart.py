@@ -81,7 +81,7 @@ def flatten(path: Path) -> tuple[str, list[_Line]]:
 
 def _flatten(path: Path, top: Path, lines: list[str], where: list[_Line],
              stack: tuple[Path, ...]) -> None:
-    text = _read(path, stack[-1] if stack else None, where[-1] if where else None)
+    text = _read(path)
     for number, line in enumerate(text.splitlines(keepends=True), 1):
         match = _INCLUDE.match(line)
         if not match:
@@ -99,7 +99,7 @@ def _flatten(path: Path, top: Path, lines: list[str], where: list[_Line],
         _flatten(target, top, lines, where, (*stack, path.resolve()))
 
 
-def _read(path: Path, parent: Path | None, line: _Line | None) -> str:
+def _read(path: Path) -> str:
     try:
         data = read_regular(path, MAX_KICKSTART)
     except OSError as exc:

@@ -352,3 +352,46 @@ def test_merges_are_not_keys_given_twice() -> None:
     assert loaded["root"] == {"deep": {"mid": {"a": 2}}} and set(loaded["top"]) == {"a"}
     with pytest.raises(Exception, match="given twice"):
         load_yaml("top:\n  <<: {a: 1}\n  b: 1\n  b: 2\n", "t.yaml")
+
+
+FEDORA: dict[str, Any] = {**GOOD, "distro": "Fedora-39", "preseed": None,
+                          "kickstart": "f.ks"}
+
+#: (id, the kickstart's bytes, files beside it (name -> bytes or a maker), what the refusal
+#: names): each refused by validate and build with one line, exit 2, nothing created
+KICKSTARTS: list[tuple[str, bytes, dict[str, Any], str]] = [
+    ("unknown-command", b"rootpw --lock\nfrobnicate --now\n", {}, "f.ks:2"),
+    ("bad-option", b"rootpw --lock --frob\n", {}, "f.ks:1"),
+    ("unclosed-section", b"%packages\nvim\n", {}, "kickstart"),
+    ("binary", bytes(range(256)) * 4, {}, "not UTF-8 text"),
+    ("two-megabytes", b"# " + b"x" * (2 << 20) + b"\n", {}, "more than 1048576 bytes"),
+    ("control-chars", b"rootpw --lock\n\x1b[31mbogus\n", {}, "f.ks:2"),
+    ("include-outside", b"%include ../../../../etc/shadow\n", {}, "outside"),
+    ("include-absolute", b"%include /etc/passwd\n", {}, "outside"),
+    ("include-missing", b"%include nosuch.ks\n", {}, "missing"),
+    ("include-a-directory", b"%include inc.d\n", {"inc.d": directory("inc.d")},
+     "not a file"),
+    ("include-a-fifo", b"%include pipe.ks\n", {"pipe.ks": fifo("pipe.ks")}, "not a file"),
+    ("include-symlink-loop", b"%include loop.ks\n", {"loop.ks": symlink_loop("loop.ks")},
+     "missing"),
+    ("include-itself", b"rootpw --lock\n%include f.ks\n", {}, "nests too deep"),
+    ("include-bad-inside", b"%include inc.ks\n", {"inc.ks": b"rootpw --lock\nbogus\n"},
+     "inc.ks:2"),
+]
+
+
+@pytest.mark.parametrize("content, beside, name", [pytest.param(c, b, n, id=i)
+                                                    for i, c, b, n in KICKSTARTS])
+def test_a_hostile_kickstart_is_refused_in_one_line(sandbox: Path, content: bytes,
+                                                    beside: dict[str, Any],
+                                                    name: str) -> None:
+    (sandbox / "f.ks").write_bytes(content)
+    for fname, what in beside.items():
+        if isinstance(what, bytes):
+            (sandbox / fname).write_bytes(what)
+        else:
+            what(sandbox)
+    (sandbox / "spec.yaml").write_bytes(spec(**FEDORA))
+    line = refused(sandbox, ["validate", "spec.yaml"], (name,))
+    assert "kickstart" in line, line
+    assert refused(sandbox, ["build", "spec.yaml"], (name,)) == line
