@@ -12,6 +12,7 @@ each RPM was installed from (``repo``); without it, ``repo`` is None.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ def repos_of(root: Path) -> dict[str, str]:
         return {}
     uri = f"file:{path}?mode=ro&immutable=1"
     try:
-        with sqlite3.connect(uri, uri=True) as db:
+        # closed at once: an open file would keep the image's file system busy
+        with closing(sqlite3.connect(uri, uri=True)) as db:
             rows = db.execute(
                 "SELECT rpm.name, rpm.epoch, rpm.version, rpm.release, rpm.arch, repo.repoid "
                 "FROM trans_item JOIN rpm ON rpm.item_id = trans_item.item_id "

@@ -51,7 +51,7 @@ def test_a_local_fedora_style_build_installs_the_specs_repos(tmp_path: Path,
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "boot test x86_64 generic: PASS" in done.stdout
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    got = {p["name"]: p for p in manifest["packages"]}
+    got = {p["name"]: p for p in manifest["arches"]["x86_64"]["packages"]}
     assert got["koji-fixture-hello"]["repo"] == "koji-override-0"
     assert got["koji-fixture-motd"]["epoch"] == 1
     prepared = (tmp_path / "out" / "logs" / "Fedora-Cloud-Base-39-1.x86_64.ks").read_text()

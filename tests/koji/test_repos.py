@@ -133,7 +133,9 @@ def wait_for(session: koji.ClientSession, what: Any, timeout: float = 60) -> Any
         if got:
             return got
         time.sleep(0.5)
-    raise AssertionError(f"not seen in {timeout} s")
+    tasks = [(t["id"], t["method"], koji.TASK_STATES[t["state"]], t["host_id"])
+             for t in session.listTasks()]
+    raise AssertionError(f"not seen in {timeout} s; the hub's tasks: {tasks}")
 
 
 def submit(env: dict, *args: str) -> int:

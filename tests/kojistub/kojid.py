@@ -38,7 +38,6 @@ import koji
 import koji.daemon
 import koji.plugin
 import koji.tasks
-import koji.util
 from koji.tasks import BaseTaskHandler
 
 from tests.proc import Daemon
@@ -173,14 +172,14 @@ def get_options(argv=None) -> argparse.Namespace:
     return options
 
 
-#: koji.util.RepoWatcher looks at a repo request every PAUSE seconds (6 in Koji 1.36); the
-#: waitrepo tests look more often (README.md)
+#: a waitrepo task looks at its repo request every PAUSE seconds (koji.tasks.WaitrepoTask:
+#: 60 s, handed to koji.util.RepoWatcher); the waitrepo tests look more often (README.md)
 REPO_WATCH_PAUSE = 1
 
 
 def main(argv=None):
     options = get_options(argv)
-    koji.util.RepoWatcher.PAUSE = REPO_WATCH_PAUSE
+    koji.tasks.WaitrepoTask.PAUSE = REPO_WATCH_PAUSE
     if options.log:
         koji.add_file_logger("koji", options.log)
     else:
