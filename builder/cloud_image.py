@@ -156,7 +156,7 @@ class CloudImageBuildTask(BaseTaskHandler):
                 dict(name=name, version=version))
         self.check_package(name, target_info)
         record = {'version': RECORD_VERSION, 'arches_requested': arches, 'request': opts,
-                  'repo': repos.record(repo_info)}
+                  'repo': repos.record(repo_info, opts.get('repos') or ())}
         bld_info = self.session.host.initImageBuild(
             self.id, dict(name=name, version=version, release=release, epoch=0,
                           extra={RECORD_KEY: record}))

@@ -282,7 +282,11 @@ def handle_cloud_image_find(goptions, session, args):
         parser.error("give one RPM (N-V-R.A) or build (NVR)")
     ensure_connection(session, goptions)
     arg = args[0]
-    if session.getRPM(arg):
+    try:
+        is_rpm = bool(session.getRPM(arg))
+    except koji.GenericError:  # not an N-V-R.A at all (e.g. NAME-1-1): a build, maybe
+        is_rpm = False
+    if is_rpm:
         found = session.cloudImageFind(rpm=arg, tag=options.tag)
     elif session.getBuild(arg):
         found = session.cloudImageFind(build=arg, tag=options.tag)

@@ -248,7 +248,7 @@ def _task_info(task_id):
             continue
         request = root.getTaskRequest(child['id'])
         if len(request) == 8:  # [..., build_tag, repo_info, opts]: the repo it installs from
-            out['repo'] = repos.record(request[6])
+            out['repo'] = repos.record(request[6], (request[7] or {}).get('repos') or ())
         arch = child['label']
         if child['state'] == koji.TASK_STATES['CLOSED']:
             res = root.getTaskResult(child['id'])
@@ -293,6 +293,11 @@ def cloudImageFind(rpm=None, build=None, tag=None):
     _core()
     if (rpm is None) == (build is None):
         raise koji.ParameterError('give exactly one of rpm and build')
+    for name, value in (('rpm', rpm), ('build', build), ('tag', tag)):
+        if value is not None and (not isinstance(value, (str, int)) or
+                                  isinstance(value, bool)):
+            raise koji.ParameterError(f'{name}: give a name or an id, not '
+                                      f'{type(value).__name__}')
     if rpm is not None:
         found = [r for r in [kojihub.get_rpm(rpm)] if r]
         if not found:

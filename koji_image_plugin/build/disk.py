@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HostError, KojiImageError
+from ..files import within
 from ..runner import Runner
+from ..spec.distro import Family
 from . import rpmdb
 
 SECTOR = 512
@@ -135,16 +137,18 @@ def zero_free_space(mnt: Path, runner: Runner, log_name: str) -> None:
         os.sync()
 
 
-def read_packages(root: Path, runner: Runner, log_name: str) -> list[dict[str, Any]]:
-    """Installed packages, read from the image: its dpkg status, or its rpm database
-    (``rpmdb.py``: with the fields Koji's image import links RPM components by)."""
-    if rpmdb.dbpath(root) is not None:
+def read_packages(root: Path, runner: Runner, log_name: str,
+                  family: Family) -> list[dict[str, Any]]:
+    """Installed packages, read from the image as its family keeps them: the dpkg status
+    (Debian), or the rpm database (``rpmdb.py``: with the fields Koji's image import
+    links RPM components by)."""
+    if family.package_db == "rpm":
         return rpmdb.installed(root, runner, log_name)
-    status = root / "var/lib/dpkg/status"
-    if status.exists():
-        return _dpkg_status(status.read_text(encoding="utf-8", errors="replace"))
-    raise KojiImageError(f"{root}: the image has neither a dpkg nor an rpm database; "
-                         "cannot list its packages")
+    status, why = within(root, "var/lib/dpkg/status")
+    if why:
+        raise KojiImageError(f"{root}: the image has no dpkg status (/var/lib/dpkg/status "
+                             f"is {why}); cannot list its packages")
+    return _dpkg_status(status.read_text(encoding="utf-8", errors="replace"))
 
 
 def _dpkg_status(text: str) -> list[dict[str, str]]:

@@ -36,7 +36,7 @@ def prepared_text(spec: ImageSpec, arch: Arch, repos: Sequence[Repo]) -> str | N
         return None
     if spec.distro.family is Family.FEDORA:
         return kickstart.prepare(source, arch, repos, spec.tree_for(arch), spec.ksversion)
-    text = source.read_text(encoding="utf-8")
+    text = kickstart.read_text(source)
     if not repos:
         return text
     lines = [f"d-i apt-setup/local{i}/repository string {r.for_arch(arch).baseurl} ./\n"

@@ -93,7 +93,8 @@ class Pipeline:
         with res.timed("prepare"):
             report("prepare", "zeroing free space and reading the package list")
             with disk.mount_root(base, runner, f"prepare-{arch}", workdir) as (root, mounts):
-                res.packages = disk.read_packages(root, runner, f"prepare-{arch}")
+                res.packages = disk.read_packages(root, runner, f"prepare-{arch}",
+                                                  self.spec.distro.family)
                 for mnt in mounts:
                     disk.zero_free_space(mnt, runner, f"prepare-{arch}")
         with res.timed("customize"):

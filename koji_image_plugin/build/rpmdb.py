@@ -28,11 +28,22 @@ HISTORY = "var/lib/dnf/history.sqlite"
 _INSTALLING = (1, 2, 6, 9)  # INSTALL, DOWNGRADE, UPGRADE, REINSTALL
 
 
+def _in_image(root: Path, rel: str) -> Path | None:
+    """``root/rel`` when it really is inside the image: no symlink on the way (an image's
+    ``/usr`` or ``/var`` could point at the host's)."""
+    path = root / rel
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return path if real == (root.resolve() / rel) else None
+
+
 def dbpath(root: Path) -> str | None:
     """The image's rpm database dir (as a path inside the image), or None."""
     for rel in DBPATHS:
-        d = root / rel
-        if d.is_dir() and not d.is_symlink() and any(d.iterdir()):
+        d = _in_image(root, rel)
+        if d is not None and d.is_dir() and any(d.iterdir()):
             return "/" + rel
     return None
 
@@ -54,12 +65,16 @@ def installed(root: Path, runner: Runner, log_name: str) -> list[dict[str, Any]]
         rpm = dict(zip(FIELDS, values, strict=True))
         if rpm["name"] in SKIPPED:
             continue
-        epoch = rpm["epoch"]
+        try:
+            epoch = None if rpm["epoch"] == "(none)" else int(rpm["epoch"])
+            size, buildtime = int(rpm["size"]), int(rpm["buildtime"])
+        except ValueError:
+            raise KojiImageError(f"{rpm['name']}: the image's rpm database has no number "
+                                 f"for its epoch, size or build time: {line[:200]!r}") from None
         entry: dict[str, Any] = {
             "name": rpm["name"], "version": rpm["version"], "release": rpm["release"],
-            "epoch": None if epoch == "(none)" else int(epoch), "arch": rpm["arch"],
-            "payloadhash": rpm["sigmd5"], "size": int(rpm["size"]),
-            "buildtime": int(rpm["buildtime"])}
+            "epoch": epoch, "arch": rpm["arch"], "payloadhash": rpm["sigmd5"],
+            "size": size, "buildtime": buildtime}
         entry["repo"] = origins.get(nevra(entry))
         rpms.append(entry)
     return sorted(rpms, key=lambda r: (r["name"], r["arch"]))
@@ -72,8 +87,8 @@ def nevra(rpm: dict[str, Any]) -> str:
 def repos_of(root: Path) -> dict[str, str]:
     """NEVRA -> the repo id dnf installed it from, from dnf's history in the image (the
     newest transaction that put it there); empty without that database."""
-    path = root / HISTORY
-    if not path.is_file() or path.is_symlink():
+    path = _in_image(root, HISTORY)
+    if path is None or not path.is_file():
         return {}
     uri = f"file:{path}?mode=ro&immutable=1"
     try:

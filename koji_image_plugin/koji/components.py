@@ -1,12 +1,18 @@
 """The RPM components of one arch's image, as kojihub's image import links them.
 
 An arch task hands the hub an ``rpmlist``: one entry per RPM in the image, with the fields
-``importImageInternal`` reads. As kojid's ``markExternalRPMs`` decides it, an RPM from the
-build tag's Koji repo is one of Koji's own RPMs (no ``location``: the hub finds it by
-N-V-R.A), and an RPM from one of the tag's external repos carries that repo's id as its
-``location`` (the hub adds it as an external RPM). An RPM from anywhere else cannot be
-traced in Koji, so a build that would import it fails here, naming the RPM and the repo;
-a scratch build (nothing imported) keeps it with its ``origin`` URL.
+``importImageInternal`` reads. As kojid's ``markExternalRPMs`` decides it:
+
+- a build tag without external repos: every RPM is taken for one of Koji's own (no
+  ``location``); the hub's import then finds each by N-V-R.A or fails ("No such rpm");
+- otherwise an RPM from the tag's Koji repo is Koji's own, and an RPM from one of the
+  tag's external repos carries that repo's id as its ``location`` (the hub adds it as an
+  external RPM); an RPM from anywhere else cannot be traced in Koji, so a build that would
+  import it fails here, naming the RPM and the repo (kojid: "Unknown origin"); a scratch
+  build (nothing imported) keeps it with its ``origin``.
+
+Where kojid reads each RPM's origin from the Koji repo's ``pkgorigins``, this reads it from
+dnf's history in the image (``build/rpmdb.py``): the repo the installer installed it from.
 
 Debian images have no RPMs: their rpmlist is empty and the package list stays in the
 manifest. Plain data in, plain data out: the builder fetches the external repos.
@@ -46,11 +52,8 @@ def rpmlist(packages: Iterable[Mapping[str, Any]], koji_repo: str | None,
         entry = {k: pkg[k] for k in FIELDS}
         key = f"{entry['name']}-{entry['version']}-{entry['release']}.{entry['arch']}"
         repo = pkg.get("repo")
-        if repo == koji_repo and koji_repo is not None:
-            out.append(entry)
-            continue
-        if repo is None and not external:  # kojid: no external repos, all are Koji's
-            out.append(entry)
+        if not external or (repo == koji_repo and koji_repo is not None):
+            out.append(entry)  # kojid: no external repos, every RPM is taken for Koji's
             continue
         url = urls.get(repo) if repo else None
         erepo = by_url.get(url) if url else None

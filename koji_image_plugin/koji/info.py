@@ -8,6 +8,7 @@ from typing import Any
 
 from ..clouds.records import format_records
 from ..units import human_size
+from .repos import describe
 
 
 def format_info(info: Mapping[str, Any]) -> list[str]:
@@ -21,10 +22,8 @@ def format_info(info: Mapping[str, Any]) -> list[str]:
     if info.get("task_id"):
         state = f" ({info['state']})" if info.get("state") and not build else ""
         lines.append(f"Task: {info['task_id']}{state}")
-    repo = info.get("repo")
-    if repo:
-        lines.append(f"Built from: Koji repo {repo['id']} of {repo['tag']} "
-                     f"(event {repo['event']})")
+    if info.get("repo"):
+        lines.append(f"Built from: {describe(info['repo'])}")
     if info.get("failed_arches"):
         lines.append("Failed optional arches: " + ", ".join(info["failed_arches"]))
     for arch, rec in sorted((info.get("arches") or {}).items()):

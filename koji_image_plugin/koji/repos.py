@@ -4,13 +4,14 @@ The parent task takes the tag's current repo (``BaseTaskHandler.getRepo``: a ``w
 subtask when none is ready), or the one ``opts.repo_id`` pins, which must be the build
 tag's and READY or EXPIRED (kojid's build task's rule). Each arch task installs from
 ``<topurl>/repos/<tag>/<repo_id>/<arch>``, named ``koji-<tag>-<repo_id>`` as Koji names
-the repo in the kickstarts it prepares, unless the request has ``repos``, which replace it
-(Koji's ``--repo``). Plain data: the Koji calls are the builder's.
+the repo in the kickstarts its LiveCD and appliance tasks prepare (its Oz task calls it
+``koji-override-0``, a name that says nothing), unless the request has ``repos``, which
+replace it (Koji's ``--repo``). Plain data: the Koji calls are the builder's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..spec.image import ImageSpec
@@ -53,9 +54,22 @@ def install_repos(spec: ImageSpec, repo: Repo | None) -> tuple[Repo, ...]:
     return ()
 
 
-def record(info: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """What the build's extra keeps of the repo it was built from."""
+def record(info: Mapping[str, Any] | None,
+           overrides: Sequence[str] = ()) -> dict[str, Any] | None:
+    """What the build's extra keeps of where its packages came from: the request's
+    ``repos`` when it has some (they replaced the tag's repo), else the Koji repo."""
+    if overrides:
+        return {"repos": list(overrides)}
     if not info:
         return None
     return {"tag": info["tag_name"], "tag_id": info["tag_id"], "id": info["id"],
             "event": info["create_event"]}
+
+
+def describe(rec: Mapping[str, Any] | None) -> str:
+    """That record for people (``koji cloud-image-info``, the drop README)."""
+    if not rec:
+        return "its install tree, not a Koji repo (an install that uses none, e.g. Debian)"
+    if rec.get("repos"):
+        return "the request's repos, not a Koji repo: " + ", ".join(map(str, rec["repos"]))
+    return f"Koji repo {rec.get('id')} of build tag {rec.get('tag')} (event {rec.get('event')})"

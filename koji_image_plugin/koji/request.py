@@ -131,10 +131,10 @@ class Prepared:
             with tempfile.TemporaryDirectory(prefix="koji-cloud-image-") as tmp:
                 path = self.local
                 if key == Family.FEDORA.auto_key:
-                    text, where = kickstart.flatten(self.local)
-                    if len({w.file for w in where}) > 1:
+                    flat = kickstart.flatten(self.local)
+                    if flat.included:
                         path = Path(tmp) / self.local.name
-                        path.write_text(text, encoding="utf-8")
+                        path.write_text(flat.text, encoding="utf-8")
                 session.uploadWrapper(str(path), serverdir, callback=callback)
             self.opts[key] = f"{serverdir}/{self.local.name}"
         return int(session.cloudImageBuild(self.name, self.version, self.target,

@@ -21,6 +21,7 @@ from ..build.results import ImageFile
 from ..clouds.records import UPLOADS_FILE, read_local
 from ..errors import RecordError, quote
 from ..koji.record import RECORD_KEY
+from ..koji.repos import describe
 from ..spec.schema import NVR_RE
 from ..spec.upload import Cloud
 from .drop import SAFE_NAME, DropError, DropImage, DropInputError, Upload, Verdict
@@ -53,14 +54,6 @@ def parse_uploads(data: Mapping[str, Any] | None, arch: str,
                               str(rec.get("image_id", "")), str(rec.get("name", "")),
                               public))
     return tuple(sorted(out, key=lambda u: (u.cloud, u.where)))
-
-
-def content_of(repo: Mapping[str, Any] | None) -> str:
-    """Where a Koji build's packages came from, as the drop README says it."""
-    if not repo:
-        return "its install tree, not a Koji repo (an install that uses none, e.g. Debian)"
-    return f"Koji repo {repo.get('id')} of build tag {repo.get('tag')} (event " \
-           f"{repo.get('event')})"
 
 
 def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
@@ -148,7 +141,7 @@ class KojiSource:
         source = f"Koji build {binfo['nvr']} (task {binfo.get('task_id')})"
         for arch, record in sorted((info.get("arches") or {}).items()):
             images += images_of_record(binfo["nvr"], arch, record, base, uploads, source,
-                                       in_koji=True, content_from=content_of(info.get("repo")))
+                                       in_koji=True, content_from=describe(info.get("repo")))
         if not images:
             raise DropInputError(f"BUILD: {nvr} has no images")
         return images
@@ -185,6 +178,6 @@ class KojiSource:
             images += images_of_record(str(info.get("nvr")), arch, record, base,
                                        info.get("uploads"),
                                        f"Koji task {record['task_id']} (scratch)",
-                                       in_koji=True, content_from=content_of(info.get("repo")))
+                                       in_koji=True, content_from=describe(info.get("repo")))
         return images
 

@@ -26,6 +26,7 @@ class _Facts(NamedTuple):
     tree_files: tuple[str, ...]
     os_distro: str
     koji_repo: bool
+    package_db: str
 
 
 class Family(enum.StrEnum):
@@ -68,6 +69,11 @@ class Family(enum.StrEnum):
         Fedora install does; a Debian install has no use for one)."""
         return _FACTS[self].koji_repo
 
+    @property
+    def package_db(self) -> str:
+        """Where an image of this family lists its packages: ``dpkg`` or ``rpm``."""
+        return _FACTS[self].package_db
+
     def basearch(self, arch: Arch) -> str:
         """What ``$basearch`` means in this family's install tree URLs."""
         return arch.deb_arch if self is Family.DEBIAN else arch.rpm_basearch
@@ -75,9 +81,9 @@ class Family(enum.StrEnum):
 
 _FACTS = {
     Family.DEBIAN: _Facts(range(7, 14), "preseed", "preseed.cfg", DATA / "debian.preseed",
-                          ("debian-installer/{deb}/linux", "mini.iso"), "debian", False),
+                          ("debian-installer/{deb}/linux", "mini.iso"), "debian", False, "dpkg"),
     Family.FEDORA: _Facts(range(7, 45), "kickstart", "ks", None,
-                          ("images/pxeboot/vmlinuz", ".treeinfo"), "fedora", True),
+                          ("images/pxeboot/vmlinuz", ".treeinfo"), "fedora", True, "rpm"),
 }
 AUTO_KEYS = tuple(sorted({f.auto_key for f in _FACTS.values()}))
 

@@ -210,6 +210,9 @@ def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str],
                         "local build check it out yourself and set kickstart to the "
                         "file's path")]
     problems = []
+    if "repo_id" in data:
+        problems.append(Problem("repo_id", "pins a Koji repo for a hub build; a local build "
+                                "installs from its spec's repos; remove repo_id"))
     for key in AUTO_KEYS:
         value = data.get(key)
         if key not in bad and isinstance(value, str):

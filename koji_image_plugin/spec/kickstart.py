@@ -14,12 +14,13 @@ This module knows nothing of Koji: the builder hands it the repos as :class:`Rep
 
 from __future__ import annotations
 
-import re
+import os
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, Problem, printable, quote
+from ..errors import InputError, Problem, has_control, printable, quote
 from ..files import read_regular, within
 from .arches import Arch
 
@@ -27,7 +28,6 @@ from .arches import Arch
 MAX_KICKSTART = 1 << 20
 #: how deep ``%include`` may nest (anaconda has no limit; a loop must end somewhere)
 MAX_DEPTH = 8
-_INCLUDE = re.compile(r"^\s*%include\s+(\S+)\s*$")
 
 
 class KickstartError(InputError):
@@ -47,8 +47,9 @@ class Repo:
 
 
 def override_repos(urls: Sequence[str]) -> tuple[Repo, ...]:
-    """The request's own ``repos``, named as kojid names ``--repo`` ones."""
-    return tuple(Repo(f"koji-override-{i}", url) for i, url in enumerate(urls))
+    """The request's own ``repos``, named as kojid names ``--repo`` ones (a URL given twice
+    is one repo, as kojid keeps them)."""
+    return tuple(Repo(f"koji-override-{i}", url) for i, url in enumerate(dict.fromkeys(urls)))
 
 
 def version_problem(ksversion: str) -> str | None:
@@ -69,44 +70,91 @@ class _Line:
     number: int
 
 
-def flatten(path: Path) -> tuple[str, list[_Line]]:
-    """The kickstart at ``path`` with every ``%include`` replaced by the file it names
-    (relative to ``path``'s directory, which the include must not leave), and where each
-    line came from."""
-    lines: list[str] = []
-    where: list[_Line] = []
-    _flatten(path, path.parent, lines, where, ())
-    return "".join(lines), where
+@dataclass
+class Flattened:
+    """A kickstart with its includes in it: the text, where each line came from, and
+    whether it had any ``%include``."""
+
+    text: str
+    where: list[_Line]
+    included: bool
+    size: int = 0
 
 
-def _flatten(path: Path, top: Path, lines: list[str], where: list[_Line],
+def flatten(path: Path) -> Flattened:
+    """The kickstart at ``path`` with every ``%include`` replaced by the file it names, as
+    pykickstart reads it: the name is one shell-like word, relative to the including
+    file's directory; no include may leave ``path``'s directory, and the whole is at
+    most :data:`MAX_KICKSTART` bytes."""
+    out = Flattened("", [], False)
+    parts: list[str] = []
+    _flatten(path, path.parent, out, parts, ())
+    out.text = "".join(parts)
+    return out
+
+
+def _flatten(path: Path, top: Path, out: Flattened, parts: list[str],
              stack: tuple[Path, ...]) -> None:
     text = _read(path)
     for number, line in enumerate(text.splitlines(keepends=True), 1):
-        match = _INCLUDE.match(line)
-        if not match:
-            lines.append(line if line.endswith("\n") else line + "\n")
-            where.append(_Line(path, number))
-            continue
         here = f"{path}:{number}"
-        target, why = within(top, match.group(1))
+        name = _include(line, here)
+        if name is None:
+            parts.append(line if line.endswith("\n") else line + "\n")
+            out.where.append(_Line(path, number))
+            out.size += len(parts[-1])
+            if out.size > MAX_KICKSTART:
+                raise KickstartError(f"{path}: with its includes the kickstart is more "
+                                     f"than {MAX_KICKSTART} bytes; is this the right file?")
+            continue
+        out.included = True
+        target, why = _resolve(path, top, name)
         if why:
-            raise KickstartError(f"{here}: %include {quote(match.group(1))}: {why}; an "
-                                 f"included file must be a file in {top}")
+            raise KickstartError(f"{here}: %include {quote(name)}: {why}; an included file "
+                                 f"must be a file in {top}")
         if target.resolve() in stack or len(stack) >= MAX_DEPTH:
-            raise KickstartError(f"{here}: %include {quote(match.group(1))} nests too deep "
+            raise KickstartError(f"{here}: %include {quote(name)} nests too deep "
                                  f"(a loop, or more than {MAX_DEPTH} levels)")
-        _flatten(target, top, lines, where, (*stack, path.resolve()))
+        _flatten(target, top, out, parts, (*stack, path.resolve()))
+
+
+def _include(line: str, here: str) -> str | None:
+    """The file an ``%include`` line names (None: not an include line)."""
+    if not line.lstrip().startswith("%include"):
+        return None
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError as exc:  # an open quote
+        raise KickstartError(f"{here}: %include line: {exc}; give one file name") from exc
+    if not words or words[0] != "%include":
+        return None
+    if len(words) != 2 or has_control(words[1]):
+        raise KickstartError(f"{here}: %include takes one file name, not "
+                             f"{quote(' '.join(words[1:]))}")
+    return words[1]
+
+
+def _resolve(path: Path, top: Path, name: str) -> tuple[Path, str | None]:
+    """``name`` relative to the including file's directory, as a file of ``top``."""
+    if os.path.isabs(name):
+        return Path(name), "outside"
+    return within(top, os.path.relpath(os.path.normpath(path.parent / name), top))
+
+
+def read_text(path: Path) -> str:
+    """An install file's text (a kickstart or a preseed): a regular file of at most
+    :data:`MAX_KICKSTART` bytes, UTF-8, or one line saying why not."""
+    return _read(path)
 
 
 def _read(path: Path) -> str:
     try:
         data = read_regular(path, MAX_KICKSTART)
     except OSError as exc:
-        raise KickstartError(f"{path}: cannot read the kickstart: {exc.strerror}") from exc
+        raise KickstartError(f"{path}: cannot read it: {exc.strerror}") from exc
     if len(data) > MAX_KICKSTART:
-        raise KickstartError(f"{path}: a kickstart of more than {MAX_KICKSTART} bytes; "
-                             "is this the right file?")
+        raise KickstartError(f"{path}: more than {MAX_KICKSTART} bytes; is this the right "
+                             "file?")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -122,7 +170,8 @@ def prepare(path: Path, arch: Arch, repos: Sequence[Repo], install_url: str,
     from pykickstart.parser import KickstartParser
     from pykickstart.version import DEVEL, makeVersion, stringToVersion
 
-    text, where = flatten(path)
+    flat = flatten(path)
+    text, where = flat.text, flat.where
     version = stringToVersion(ksversion) if ksversion else DEVEL
     parser = KickstartParser(makeVersion(version), followIncludes=False)
     try:

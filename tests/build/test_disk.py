@@ -9,6 +9,7 @@ import pytest
 from koji_image_plugin.build import disk
 from koji_image_plugin.errors import CancelledError, KojiImageError
 from koji_image_plugin.runner import Runner
+from koji_image_plugin.spec.distro import Family
 from tests.conftest import host_state, is_root, make_disk
 
 pytestmark = [pytest.mark.root,
@@ -32,7 +33,7 @@ def test_mount_read_packages_zero_and_leave_nothing(small_disk: Path, runner: Ru
     allocated_dirty = small_disk.stat().st_blocks
     with disk.mount_root(small_disk, runner, "m", tmp_path) as (root, mounts):
         assert mounts == [root]
-        pkgs = disk.read_packages(root, runner, "m")
+        pkgs = disk.read_packages(root, runner, "m", Family.DEBIAN)
         assert pkgs == [{"name": "bash", "version": "5.2.15-2+b2", "arch": "amd64"}]
         disk.zero_free_space(root, runner, "m")
     assert small_disk.stat().st_blocks < allocated_dirty - (15 << 20) // 512

@@ -10,6 +10,7 @@ import pytest
 from koji_image_plugin.build import disk, rpmdb
 from koji_image_plugin.errors import KojiImageError
 from koji_image_plugin.runner import Runner
+from koji_image_plugin.spec.distro import Family
 from tests.rpmfixtures import build_fixture_rpms
 
 
@@ -49,7 +50,7 @@ def test_the_rpms_of_an_image_with_the_fields_koji_links_them_by(
                             check=True, capture_output=True, text=True).stdout
     assert "gpg-pubkey" in listed
     assert rpmdb.dbpath(root) == dbpath
-    got = disk.read_packages(root, runner, "rpmdb")
+    got = disk.read_packages(root, runner, "rpmdb", Family.FEDORA)
     assert [p["name"] for p in got] == ["koji-fixture-hello", "koji-fixture-motd"]
     hello, motd = got
     path = fixture_rpms[0]
@@ -67,8 +68,27 @@ def test_no_rpm_database_is_an_error_naming_where_it_looked(tmp_path: Path,
     with pytest.raises(KojiImageError, match=r"has no rpm database in "
                        r"/usr/lib/sysimage/rpm or /var/lib/rpm"):
         rpmdb.installed(tmp_path, runner, "rpmdb")
-    with pytest.raises(KojiImageError, match="neither a dpkg nor an rpm database"):
-        disk.read_packages(tmp_path, runner, "rpmdb")
+    with pytest.raises(KojiImageError, match="has no rpm database"):
+        disk.read_packages(tmp_path, runner, "rpmdb", Family.FEDORA)
+    # a Debian image is read from its dpkg status, whatever rpm left in it
+    with pytest.raises(KojiImageError, match=r"has no dpkg status \(/var/lib/dpkg/status is "
+                       r"missing\)"):
+        disk.read_packages(tmp_path, runner, "rpmdb", Family.DEBIAN)
+
+
+def test_an_rpm_database_behind_a_symlink_out_of_the_image_is_not_read(
+        tmp_path: Path, runner: Runner, fixture_rpms: list[Path]) -> None:
+    host = tmp_path / "host"
+    install(host, "/usr/lib/sysimage/rpm", fixture_rpms)
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / "usr").symlink_to(host / "usr")  # the image's /usr points at the "host's"
+    assert rpmdb.dbpath(image) is None
+    with pytest.raises(KojiImageError, match="has no rpm database"):
+        rpmdb.installed(image, runner, "rpmdb")
+    (image / "var/lib/dnf").mkdir(parents=True)
+    (image / rpmdb.HISTORY).symlink_to("/etc/hostname")
+    assert rpmdb.repos_of(image) == {}
 
 
 def test_a_damaged_dnf_history_is_an_error(tmp_path: Path) -> None:

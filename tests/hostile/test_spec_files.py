@@ -377,6 +377,12 @@ KICKSTARTS: list[tuple[str, bytes, dict[str, Any], str]] = [
     ("include-itself", b"rootpw --lock\n%include f.ks\n", {}, "nests too deep"),
     ("include-bad-inside", b"%include inc.ks\n", {"inc.ks": b"rootpw --lock\nbogus\n"},
      "inc.ks:2"),
+    ("include-nul", b"%include a\x00b.ks\n", {}, "one file name"),
+    ("include-two-names", b"%include a.ks b.ks\n", {}, "one file name"),
+    ("include-open-quote", b"%include 'a.ks\n", {}, "No closing quotation"),
+    ("include-adds-up", b"%include many.ks\n%include many.ks\n",
+     {"big.ks": b"#" + b"x" * 2000 + b"\n", "many.ks": b"%include big.ks\n" * 400},
+     "with its includes"),
 ]
 
 

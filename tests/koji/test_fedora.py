@@ -80,7 +80,7 @@ def test_a_fedora_style_hub_build_installs_from_the_tag_repo_and_records_its_rpm
         print(f"Fedora-style hub build: {time.monotonic() - t0:.0f} s\n{done.stdout}")
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"Build: {NVR} (COMPLETE)" in done.stdout
-        assert f"Built from: Koji repo {repo_id} of f39-build" in done.stdout
+        assert f"Built from: Koji repo {repo_id} of build tag f39-build" in done.stdout
         assert "boot test generic: booted" in done.stdout
         check_imported(hub, conf, repo_id, rpms)
     finally:

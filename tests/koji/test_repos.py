@@ -296,6 +296,13 @@ def test_rpm_components_are_linked_at_import_and_found_again(koji_env, tmp_path)
     tagged = run_cli(conf, "releng", "releng-pw", "cloud-image-find", "--tag", "f39",
                      "koji-fixture-hello-1.0-1.noarch")
     assert tagged.returncode == 0 and "Fedora-Cloud-Base-39-1" in tagged.stdout
+    # an NVR that is no N-V-R.A at all is looked up as a build (this one holds no RPMs)
+    image_build = run_cli(conf, "releng", "releng-pw", "cloud-image-find",
+                          "Fedora-Cloud-Base-39-1")
+    assert image_build.returncode == 1 and "Traceback" not in image_build.stderr
+    assert image_build.stdout.strip() == "no cloud image build contains Fedora-Cloud-Base-39-1"
+    with pytest.raises(koji.ParameterError, match="rpm: give a name or an id, not dict"):
+        admin.cloudImageFind(rpm={"name": "x"})
     missing = run_cli(conf, "releng", "releng-pw", "cloud-image-find", "nosuch-1-1.noarch")
     assert missing.returncode == 1
     assert "nosuch-1-1.noarch: no such RPM (N-V-R.A) or build (NVR) on this hub" \
@@ -319,14 +326,29 @@ def test_rpmlist_maps_origins_as_kojid_does() -> None:
 
     assert mapped([dpkg]) == []  # a Debian image: its packages stay in the manifest
     assert mapped([dict(pkg, repo=koji_repo.name)]) == [pkg]
-    assert mapped([dict(pkg, repo=None)]) == [pkg]  # no external repos: all are Koji's
+    # no external repos: all are taken for Koji's, as kojid does (the hub's import checks)
+    assert mapped([dict(pkg, repo=None)]) == [pkg]
+    assert mapped([dict(pkg, repo="koji-override-0")]) == [pkg]
     assert mapped([dict(pkg, repo="koji-override-0")], ext) == [dict(pkg, location=7)]
+    assert mapped([dict(pkg, repo=koji_repo.name)], ext) == [pkg]
     with pytest.raises(components.ComponentError, match=r"does not say which repo it came "
                        r"from .*build tag f39-build has external repos"):
         mapped([dict(pkg, repo=None)], ext)
+    other = [{"external_repo_id": 8, "url": "http://other.example/$arch"}]
     with pytest.raises(components.ComponentError, match=r"a-1-1.noarch was installed from "
                        r"repo koji-override-0 \(http://extra.example/x86_64/\)"):
-        mapped([dict(pkg, repo="koji-override-0")])
+        mapped([dict(pkg, repo="koji-override-0")], other)
     # a scratch build is not imported: the RPM is kept with where it came from
-    assert mapped([dict(pkg, repo="koji-override-0")], scratch=True) == [
+    assert mapped([dict(pkg, repo="koji-override-0")], other, scratch=True) == [
         dict(pkg, origin="http://extra.example/x86_64/")]
+
+
+def test_the_build_records_where_its_packages_came_from() -> None:
+    info = {"id": 4, "tag_id": 1, "tag_name": "f39-build", "create_event": 77}
+    assert repos.describe(repos.record(info)) == "Koji repo 4 of build tag f39-build (event 77)"
+    # the request's repos replaced the tag's: the record says so, not the unused Koji repo
+    rec = repos.record(info, ["http://a/$arch/", "http://b/"])
+    assert rec == {"repos": ["http://a/$arch/", "http://b/"]}
+    assert repos.describe(rec) == ("the request's repos, not a Koji repo: http://a/$arch/, "
+                                   "http://b/")
+    assert repos.describe(repos.record(None)).startswith("its install tree, not a Koji repo")

@@ -466,7 +466,7 @@ class RootExports:
         fn = os.path.join(uploadpath, path, basename)
         if not os.path.exists(fn):
             raise koji.GenericError(f"No such file: {fn}")
-        rpms.import_rpm(fn)
+        return rpms.import_rpm(fn)
 
     def addExternalRPM(self, rpminfo, external_repo, strict=True):
         context.session.assertPerm("admin")
@@ -941,6 +941,7 @@ def _check_image_files(imgdata):
                                     f"{fullpath} is not a regular file")
     for an_rpm in imgdata["rpmlist"]:
         if an_rpm.get("location"):
+            rpms.check_external_fields(an_rpm)
             rpms.get_external_repo_id(an_rpm["location"], strict=True)
         else:
             rpms.get_rpm(an_rpm, strict=True)

@@ -127,16 +127,24 @@ def import_rpm(fn):
     return _rpm_info(row)
 
 
-def add_external_rpm(rpminfo, external_repo, strict=True):
-    """kojihub.add_external_rpm: the eight fields checked, duplicates found by location."""
-    dtypes = (("name", str), ("version", str), ("release", str), ("epoch", (int, type(None))),
-              ("arch", str), ("payloadhash", str), ("size", int), ("buildtime", int))
-    for field, allowed in dtypes:
+EXTERNAL_FIELDS = (("name", str), ("version", str), ("release", str),
+                   ("epoch", (int, type(None))), ("arch", str), ("payloadhash", str),
+                   ("size", int), ("buildtime", int))
+
+
+def check_external_fields(rpminfo):
+    """add_external_rpm's field checks (also made before an image import moves files)."""
+    for field, allowed in EXTERNAL_FIELDS:
         if field not in rpminfo:
             raise koji.GenericError(f"{field} field missing: {rpminfo!r}")
         if not isinstance(rpminfo[field], allowed):
             raise koji.GenericError(f"Invalid value for {field}: {rpminfo[field]!r}")
-    data = {k: rpminfo[k] for k, _ in dtypes}
+
+
+def add_external_rpm(rpminfo, external_repo, strict=True):
+    """kojihub.add_external_rpm: the eight fields checked, duplicates found by location."""
+    check_external_fields(rpminfo)
+    data = {k: rpminfo[k] for k, _ in EXTERNAL_FIELDS}
     previous = get_rpm(dict(data, location=external_repo), strict=False)
     if previous:
         if strict:

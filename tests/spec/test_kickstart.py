@@ -71,12 +71,16 @@ def test_the_requests_repos_replace_the_koji_repo_with_arch_substituted(tmp_path
 
 
 def test_includes_are_flattened_from_the_kickstarts_directory(tmp_path: Path) -> None:
-    write(tmp_path, "snippets/base.ks", "rootpw --lock\n%include more.ks\n")
-    write(tmp_path, "more.ks", "repo --name=inc --baseurl=http://inc/\n")
-    ks = write(tmp_path, "f.ks", "%include snippets/base.ks\n%packages\nvim\n%end\n")
+    # as pykickstart reads them: one shell-like word, relative to the including file
+    write(tmp_path, "snippets/base.ks", "rootpw --lock\n%include ../more.ks  # the repos\n")
+    write(tmp_path, "more.ks", "repo --name=inc --baseurl=http://inc/\n%include 'sub dir/x.ks'\n")
+    write(tmp_path, "sub dir/x.ks", "timezone Etc/UTC --utc\n")
+    ks = write(tmp_path, "f.ks", '%include "snippets/base.ks"\n%packages\nvim\n%end\n')
     out = kickstart.prepare(ks, Arch.X86_64, [KOJI], "http://tree/")
     handler = parsed(out).handler
-    assert handler.rootpw.lock
+    assert handler.rootpw.lock and handler.timezone.timezone == "Etc/UTC"
+    assert kickstart.flatten(ks).included
+    assert not kickstart.flatten(tmp_path / "sub dir/x.ks").included
     # an included repo is a kickstart repo like any other: replaced
     assert [r.name for r in handler.repo.repoList] == ["koji-f39-build-7"]
     assert "%include" not in out
@@ -100,6 +104,29 @@ def test_an_include_that_leaves_the_directory_or_is_no_file_is_refused(
         kickstart.prepare(ks, Arch.X86_64, [KOJI], "http://tree/")
     assert str(err.value).startswith(f"{ks}:2: %include '{include}': {why}; ")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("line, error", [
+    ("%include a.ks b.ks", "%include takes one file name, not 'a.ks b.ks'"),
+    ("%include", "%include takes one file name, not ''"),
+    ("%include 'open", "%include line: No closing quotation; give one file name"),
+    ("%include a\x00b.ks", "%include takes one file name"),
+])
+def test_an_include_line_that_is_not_one_file_name_is_refused(tmp_path: Path, line: str,
+                                                              error: str) -> None:
+    ks = write(tmp_path, "f.ks", f"rootpw --lock\n{line}\n")
+    with pytest.raises(KickstartError) as err:
+        kickstart.prepare(ks, Arch.X86_64, [], "http://tree/")
+    assert str(err.value).startswith(f"{ks}:2: {error}"), str(err.value)
+
+
+def test_includes_may_not_add_up_to_more_than_the_limit(tmp_path: Path) -> None:
+    write(tmp_path, "big.ks", "# " + "x" * 1000 + "\n")
+    write(tmp_path, "many.ks", "%include big.ks\n" * 1000)
+    ks = write(tmp_path, "f.ks", "%include many.ks\n%include many.ks\n")
+    with pytest.raises(KickstartError, match=r"with its includes the kickstart is more than "
+                       r"1048576 bytes"):
+        kickstart.flatten(ks)
 
 
 def test_an_include_loop_is_refused(tmp_path: Path) -> None:
@@ -184,3 +211,20 @@ def test_the_prepared_file_per_arch_for_kickstart_and_preseed(tmp_path: Path) ->
                     "d-i apt-setup/local0/comment string koji-override-0\n")
     no_repos = installfile.prepared_text(deb, Arch.X86_64, ())
     assert no_repos == "d-i passwd/root-login boolean false"
+
+
+def test_a_local_spec_may_not_pin_a_koji_repo(tmp_path: Path) -> None:
+    write(tmp_path, "f.ks", KS)
+    assert spec_problems(tmp_path, repo_id=5) == [
+        "repo_id: pins a Koji repo for a hub build; a local build installs from its "
+        "spec's repos; remove repo_id"]
+    assert [str(p) for p in image.check({**FEDORA, "repo_id": 5}, None)] == []  # a hub request
+
+
+def test_a_preseed_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "d.preseed").write_bytes(b"d-i x string \xff\xfe\n")
+    data = {k: v for k, v in FEDORA.items() if k != "kickstart"}
+    deb = image.from_dict({**data, "distro": "Debian-12", "preseed": "d.preseed"},
+                          base_dir=tmp_path)
+    with pytest.raises(KickstartError, match=r"d.preseed: not UTF-8 text \(byte 13\)"):
+        installfile.prepared_text(deb, Arch.X86_64, ())
