@@ -95,7 +95,7 @@ def flatten(path: Path) -> Flattened:
 
 def _flatten(path: Path, top: Path, out: Flattened, parts: list[str],
              stack: tuple[Path, ...]) -> None:
-    text = _read(path)
+    text = read_text(path)
     for number, line in enumerate(text.splitlines(keepends=True), 1):
         here = f"{path}:{number}"
         name = _include(line, here)
@@ -144,10 +144,6 @@ def _resolve(path: Path, top: Path, name: str) -> tuple[Path, str | None]:
 def read_text(path: Path) -> str:
     """An install file's text (a kickstart or a preseed): a regular file of at most
     :data:`MAX_KICKSTART` bytes, UTF-8, or one line saying why not."""
-    return _read(path)
-
-
-def _read(path: Path) -> str:
     try:
         data = read_regular(path, MAX_KICKSTART)
     except OSError as exc:
