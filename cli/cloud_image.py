@@ -91,6 +91,9 @@ def _parser():
         help="do not tag the build into the target's destination tag")
     add("--no-boot-test", action="store_true", default=False,
         help="do not boot-test the images")
+    add("--boot-cloud", action="append", metavar="PROFILE", dest="boot_clouds",
+        help="boot-test every variant as this cloud (repeatable: nocloud, openstack, "
+        "ec2, eucalyptus, cloudstack; default: the clouds each variant is for)")
     add("--priority", type="int", help="task priority relative to the default "
         "(negative: admins only)")
     add("--wait", action="store_true", default=None, help="wait for the build (default "
@@ -161,6 +164,10 @@ def _request(parser, options, args):
         data["can_fail"] = options.can_fail  # build_request reads Koji's arch spellings
     if options.no_boot_test:
         data["boot_test"] = dict(data.get("boot_test") or {}, enabled=False)
+    if options.boot_clouds:  # the schema says which names are clouds
+        variants = data.get("variants") or ["generic"]
+        data["boot_test"] = dict(data.get("boot_test") or {}, profiles={
+            v: options.boot_clouds for v in variants if isinstance(v, str)})
     allow_outside = options.allow_outside_files
     if options.kickstart:  # Koji's name for either file; prepare() moves it for Debian
         for key in AUTO_KEYS:

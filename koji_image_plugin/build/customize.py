@@ -10,6 +10,13 @@ from pathlib import Path
 from ..spec.variants import Variant
 
 DATASOURCE_CFG = "etc/cloud/cloud.cfg.d/90-koji-image-datasources.cfg"
+INSTANCE_CFG = "etc/cloud/cloud.cfg.d/91-koji-image-instance.cfg"
+#: ds-identify reads Ec2's strict_id only from files named *ec2*.cfg (and unquoted)
+EC2_CFG = "etc/cloud/cloud.cfg.d/92-koji-image-ec2.cfg"
+DS_IDENTIFY_CFG = "etc/cloud/ds-identify.cfg"
+#: every variant: the metadata's hostname resolves (sudo needs it) and sshd takes keys
+#: only (a cloud may hand in a password: CloudStack's password server does)
+INSTANCE_SETTINGS = "manage_etc_hosts: true\nssh_pwauth: false\n"
 GRUB_DEFAULTS = "etc/default/grub"
 GRUB_CFGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
 _CONSOLE = re.compile(r"\s*\bconsole=\S+")
@@ -18,12 +25,8 @@ _CONSOLE = re.compile(r"\s*\bconsole=\S+")
 def customize(root: Path, variant: Variant) -> list[str]:
     """Apply ``variant`` to the mounted root filesystem ``root``; return the files changed."""
     changed = []
-    cfg = root / DATASOURCE_CFG
     if (root / "etc/cloud").is_dir():
-        cfg.parent.mkdir(parents=True, exist_ok=True)
-        cfg.write_text(f"# written by koji-image-plugin for the {variant.value} variant\n"
-                       f"datasource_list: [ {', '.join(variant.datasources)} ]\n")
-        changed.append(DATASOURCE_CFG)
+        changed += cloud_init(root, variant)
     defaults = root / GRUB_DEFAULTS
     if defaults.is_file():
         text = defaults.read_text()
@@ -54,3 +57,18 @@ def customize(root: Path, variant: Variant) -> list[str]:
         key.unlink()
         changed.append(str(key.relative_to(root)))
     return changed
+
+
+def cloud_init(root: Path, variant: Variant) -> list[str]:
+    """cloud-init's settings for the variant's clouds; the files written."""
+    head = f"# written by koji-image-plugin for the {variant.value} variant\n"
+    files = {DATASOURCE_CFG: f"datasource_list: [ {', '.join(variant.datasources)} ]\n",
+             INSTANCE_CFG: INSTANCE_SETTINGS}
+    if variant.lenient_ec2:
+        files[EC2_CFG] = "datasource:\n  Ec2:\n    strict_id: false\n"
+        files[DS_IDENTIFY_CFG] = "policy: search,found=all,maybe=all,notfound=disabled\n"
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(head + text)
+    return list(files)

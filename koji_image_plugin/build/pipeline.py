@@ -2,9 +2,10 @@
 
     prepared kickstart/preseed -> Oz install -> base raw disk -> zero free space, read packages
       -> per variant: copy + offline customization
-      -> every (variant, format) conversion at once, SHA-256 while writing
-      -> boot test of each variant's qcow2 + proof that each other format expands to the
-         same disk
+      -> every (variant, format) conversion at once, SHA-256 while writing; as each is
+         written: its proof that it expands to the same disk, and, for a variant's qcow2,
+         its boot tests (one per profile: the clouds the variant is for), several guests
+         at once
 
 ``Pipeline.build_arch`` is what both the kojid plugin's arch task (``koji/archbuild.py``)
 and local mode (``local.py``) call: a work dir, an output dir, a log dir, a progress
@@ -14,6 +15,7 @@ callback and a cancel event; no terminal, no Koji. It returns a typed
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import shutil
@@ -24,18 +26,20 @@ from pathlib import Path
 from ..errors import NoSpaceError
 from ..runner import Runner
 from ..spec.arches import Arch
+from ..spec.formats import ImageFormat
 from ..spec.hostconfig import HostConfig
 from ..spec.image import ImageSpec
 from ..spec.kickstart import Repo, override_repos
 from ..spec.variants import Variant
 from ..units import GiB
 from . import disk, installfile
-from .convert import Done, Job, convert_all
+from .boot.schedule import Boots
+from .convert import Done, Job, convert_all, cores
 from .customize import customize
 from .formats import ConvertOptions
 from .oz.engine import OzEngine
 from .results import ArchResult, ImageFile, Progress, ProgressFn
-from .verify import boot_and_verify
+from .verify import Verifier
 
 Report = Callable[..., None]
 
@@ -99,12 +103,41 @@ class Pipeline:
                     disk.zero_free_space(mnt, runner, f"prepare-{arch}")
         with res.timed("customize"):
             raws = self._variants(arch, base, workdir, runner, res, report)
-        res.outputs = self._convert(arch, raws, outdir, runner, res, report)
-        boot_and_verify(self.spec, self.host, self.boot, arch, raws, outdir, logdir, runner,
-                        res, report)
+        self.convert_boot_verify(arch, raws, outdir, logdir, runner, res, report)
         for raw in raws.values():
             raw.unlink()
         return res
+
+    def convert_boot_verify(self, arch: Arch, raws: dict[Variant, Path], outdir: Path,
+                            logdir: Path, runner: Runner, res: ArchResult,
+                            report: Report) -> None:
+        """Conversions, boot tests and verification, overlapped: a variant's boots start
+        once its qcow2 is written (at once from its raw disk when it has no qcow2), each
+        output is verified once written."""
+        boots = Boots(self.spec, self.host, arch, runner, logdir, report,
+                      self.host.guests(cores())) if self.boot else None
+        if not self.boot:
+            report("boot-test", "skipped (--no-boot-test)")
+
+        def written(out: ImageFile) -> None:
+            verifier.submit(out)
+            if boots and out.format is ImageFormat.QCOW2:
+                boots.submit(out.variant, outdir / out.file, "qcow2", raws[out.variant].parent)
+
+        with res.timed("convert_boot_verify"), contextlib.ExitStack() as stack:
+            verifier = stack.enter_context(Verifier(raws, outdir, runner,
+                                                    len(self.spec.outputs())))
+            if boots:
+                stack.callback(boots.close)
+                for variant, raw in raws.items():
+                    if ImageFormat.QCOW2 not in self.spec.formats_for(variant):
+                        boots.submit(variant, raw, "raw", raw.parent)
+            res.outputs = self._convert(arch, raws, outdir, runner, res, report, written)
+            if boots:
+                res.boot_tests = boots.results()
+                res.timings["boot_test"] = round(boots.wall, 1)
+            res.verified = verifier.results()
+        report("verify", f"{len(res.verified)} outputs expand to the disk that was booted")
 
     def _variants(self, arch: Arch, base: Path, workdir: Path, runner: Runner,
                   res: ArchResult, report: Report) -> dict[Variant, Path]:
@@ -124,7 +157,8 @@ class Pipeline:
         return raws
 
     def _convert(self, arch: Arch, raws: dict[Variant, Path], outdir: Path, runner: Runner,
-                 res: ArchResult, report: Report) -> list[ImageFile]:
+                 res: ArchResult, report: Report,
+                 written: Callable[[ImageFile], None]) -> list[ImageFile]:
         jobs = [(v, Job(raws[v], outdir / self.spec.file_name(arch, v, f), f,
                         f"convert-{arch}-{v}-{f}"))
                 for v, f in self.spec.outputs()]
@@ -133,14 +167,20 @@ class Pipeline:
         report("convert", f"{len(jobs)} conversions at once", 0, len(jobs))
         count = 0
 
+        variant_of = {job.dest: variant for variant, job in jobs}
+
+        def image(d: Done) -> ImageFile:
+            return ImageFile(d.job.dest.name, arch, variant_of[d.job.dest], d.job.fmt,
+                             d.digest.size, d.digest.sha256)
+
         def on_done(d: Done) -> None:
             nonlocal count
             count += 1
             report("convert", f"{d.job.dest.name}: {d.digest.size / 1e6:.0f} MB in "
                    f"{d.seconds:.0f} s", count, len(jobs))
+            written(image(d))
 
         done, stats = convert_all([job for _, job in jobs], self.opts, runner, on_done)
         res.timings["convert"] = round(stats.wall, 1)
         res.timings["convert_cpu"] = round(stats.cpu, 1)
-        return [ImageFile(d.job.dest.name, arch, variant, d.job.fmt, d.digest.size,
-                          d.digest.sha256) for (variant, _), d in zip(jobs, done, strict=True)]
+        return [image(d) for d in done]

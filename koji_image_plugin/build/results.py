@@ -17,6 +17,7 @@ from ..spec.arches import Arch
 from ..spec.formats import ImageFormat
 from ..spec.image import ImageSpec
 from ..spec.variants import Variant
+from .boot.checks import Check
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class ImageFile:
 
 @dataclass(frozen=True)
 class BootResult:
+    """One boot of one image as one cloud's instance (``boot/run.py``)."""
+
     image: str
     arch: str
     variant: str
@@ -70,9 +73,23 @@ class BootResult:
     accel: str
     detail: str
     console_log: str
+    profile: str = "nocloud"
+    #: every check's verdict, the ssh login first
+    checks: tuple[Check, ...] = ()
+    #: the checks' lines and the probe's output, in the log dir
+    checks_log: str = ""
+    #: machine-id and ssh host key fingerprints, to compare boots of one image (not
+    #: recorded)
+    identity: tuple[str, frozenset[str]] = field(default=("", frozenset()), repr=False,
+                                                 compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {k: v for k, v in asdict(self).items() if k != "identity"}
+        out["checks"] = [c.as_dict() for c in self.checks]
+        return out
+
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
 
 
 @dataclass(frozen=True)

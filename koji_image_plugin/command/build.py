@@ -9,16 +9,22 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ..build import boottest, installfile, local
+from ..build import installfile, local
+from ..build.boot import run
+from ..build.boot.schedule import compare
 from ..build.pipeline import Pipeline
 from ..build.results import Progress
 from ..errors import InputError
 from ..runner import Runner
 from ..spec import hostconfig
 from ..spec.arches import Arch
+from ..spec.bootprofiles import BootProfile
+from ..spec.distro import Family
 from ..spec.formats import disk_format
+from ..spec.image import BootTest
 from ..spec.kickstart import override_repos
 from ..spec.load import load
+from ..spec.variants import Variant
 
 EXIT_FAILED = 1
 ACCELS = {"auto": "auto", "kvm": "kvm", "tcg": "qemu"}
@@ -78,11 +84,13 @@ def cmd_build(args: argparse.Namespace, cancel: threading.Event) -> int:
         for o in a.outputs:
             print(f"  {o.file}  {o.size / 1e6:.0f} MB")
         for b in a.boot_tests:
-            print(f"  boot test {b.arch} {b.variant}: {'PASS' if b.passed else 'FAIL'} "
-                  f"({b.detail})")
+            print(f"  boot test {b.arch} {b.variant} as {b.profile}: "
+                  f"{'PASS' if b.passed else 'FAIL'} ({b.detail})")
+            print("\n".join(f"    {c.line()}" for c in b.failed_checks()) or "", end="")
     print(f"  {result.checksum.name}, {result.manifest.name}, logs/")
     if not result.passed:
-        failed = [f"{b.arch} {b.variant}" for a in result.arches for b in a.failed_boots()]
+        failed = [f"{b.arch} {b.variant} as {b.profile}" for a in result.arches
+                  for b in a.failed_boots()]
         print(f"koji-image: boot test failed for {', '.join(failed)}; see the console logs "
               f"in {result.output / 'logs'}", file=sys.stderr)
         return EXIT_FAILED
@@ -98,14 +106,28 @@ def cmd_boot_test(args: argparse.Namespace, cancel: threading.Event) -> int:
         raise InputError(f"IMAGE: {image.name} is not a qcow2 or raw disk; "
                              "boot the .qcow2 (or unpack a .raw.xz first)")
     cfg = host(args)
-    console = args.console or image.with_name(image.name + ".boot.log")
+    variant = Variant.EC2 if f"-{Variant.EC2.name_tag}-" in image.name else Variant.GENERIC
+    profiles = [BootProfile(p) for p in args.cloud] if args.cloud else variant.profiles
+    logs: Path = args.logs or image.with_name(image.name + ".boot-logs")
+    logs.mkdir(parents=True, exist_ok=True)
+    bt = BootTest()
+    failed, results = 0, []
     with tempfile.TemporaryDirectory(prefix="koji-image-boot-", dir=cfg.workdir) as tmp:
-        runner = Runner(Path(tmp) / "logs", log, cancel)
-        result = boottest.boot_test(image, fmt, Arch(args.arch), "-", cfg, args.timeout,
-                                    runner, Path(tmp), console, "boot-test")
-    print(f"{image.name}: {'PASS' if result.passed else 'FAIL'}: {result.detail} "
-          f"(console: {console})")
-    return 0 if result.passed else EXIT_FAILED
+        runner = Runner(logs, log, cancel)
+        for profile in profiles:
+            req = run.Request(image=image, image_format=fmt, arch=Arch(args.arch),
+                              variant=variant.value, profile=profile,
+                              timeout=args.timeout, leftovers=bt.leftovers,
+                              user=args.user, default_user=Family.DEBIAN.cloud_user)
+            results.append(run.boot(req, cfg, runner, Path(tmp), logs, f"boot-{profile}"))
+    for result in compare(results):
+        print(f"{image.name} as {result.profile}: {'PASS' if result.passed else 'FAIL'} "
+              f"in {result.seconds:.0f} s")
+        for check in result.checks:
+            print(f"  {check.line()}")
+        failed += not result.passed
+    print(f"logs: {logs}")
+    return EXIT_FAILED if failed else 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -13,7 +13,9 @@ from ..errors import printable, quote
 from ..release.drop import BASE_URL_RE, BUG_URL_RE, PRODUCT_RE
 from ..spec import hostconfig
 from ..spec.arches import Arch
+from ..spec.bootprofiles import BootProfile
 from ..spec.formats import ImageFormat
+from ..spec.schema import USER_RE
 from ..spec.upload import CLOUD_RE, REGION_RE, Cloud
 
 #: a boot test's wait, in seconds: long enough for TCG, short enough to notice a hang
@@ -47,6 +49,15 @@ def out_file(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{quote(text)} is a directory; give a file name")
+    return path
+
+
+def out_dir(text: str) -> Path:
+    """A directory to write into: not an existing file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a directory; give a "
+                                         "directory (it is made if missing)")
     return path
 
 
@@ -138,16 +149,30 @@ def parser() -> argparse.ArgumentParser:
                         "set to the install tree")
 
     t = sub.add_parser("boot-test", parents=[common],
-                       help="boot an image with a cloud-init seed",
-                       description="Boot a qcow2 or raw image (through an overlay; the "
-                                   "file is not changed) and wait for cloud-init to run a "
-                                   "seed made for this run.")
+                       help="boot an image as each cloud boots an instance, log in, check",
+                       description="Boot a qcow2 or raw image (through an overlay, "
+                                   "enlarged; the file is not changed) the way each "
+                                   "cloud boots an instance (its DMI, disk bus and "
+                                   "metadata: " + ", ".join(
+                                       f"{p.value} = {p.label}" for p in BootProfile)
+                                   + "), log in over ssh with the key its metadata "
+                                   "handed in, and check the instance (cloud-init, "
+                                   "hostname, root growth, failed units, new identity, "
+                                   "password auth, leftovers, time sync, serial getty).")
     t.add_argument("image", type=Path, metavar="IMAGE")
     t.add_argument("--arch", default=Arch.X86_64.value, choices=[a.value for a in Arch])
+    t.add_argument("--cloud", action="append", choices=[p.value for p in BootProfile],
+                   metavar="PROFILE", help="boot as this cloud (repeatable; one of "
+                   f"{', '.join(p.value for p in BootProfile)}; default: the clouds of "
+                   "the variant the file name says, e.g. -EC2- for ec2)")
+    t.add_argument("--user", type=matching(USER_RE, "a login name"),
+                   help="the image's cloud user (default: the one cloud-init reports)")
     t.add_argument("--timeout", type=timeout, default=600,
-                   help=f"seconds, {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]} (default 600)")
-    t.add_argument("--console", type=out_file, metavar="FILE",
-                   help="write the serial console here (default IMAGE.boot.log)")
+                   help=f"seconds per boot, {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]} "
+                        "(default 600)")
+    t.add_argument("--logs", type=out_dir, metavar="DIR",
+                   help="write each boot's console and checks here (default "
+                        "IMAGE.boot-logs)")
     u = sub.add_parser("upload", parents=[common],
                        help="upload a build's images to EC2 and/or OpenStack Glance",
                        description="Upload the images of a build made here (an output "

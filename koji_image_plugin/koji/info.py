@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..clouds.records import format_records
+from ..spec.bootprofiles import titles
 from ..units import human_size
 from .repos import describe
 
@@ -50,9 +51,17 @@ def _arch_lines(arch: str, rec: Mapping[str, Any]) -> list[str]:
         if image.get("url"):
             lines.append(f"    {image['url']}")
     for boot in rec.get("boot_tests", []):
-        verdict = "booted" if boot.get("passed") else "FAILED to boot"
-        lines.append(f"  boot test {boot.get('variant')}: {verdict} "
+        verdict = "passed" if boot.get("passed") else "FAILED"
+        cloud = titles([str(boot.get("profile", "nocloud"))])
+        lines.append(f"  boot test {boot.get('variant')} as {cloud}: {verdict} "
                      f"({boot.get('seconds', '?')} s)")
+        checks = boot.get("checks") or []
+        lines += [f"    FAIL {c.get('name')}: {c.get('detail')}" for c in checks
+                  if isinstance(c, dict) and not c.get("passed")]
+        if checks and boot.get("passed"):
+            lines.append(f"    {len(checks)} checks passed: "
+                         + ", ".join(str(c.get("name")) for c in checks
+                                     if isinstance(c, dict)))
     if not rec.get("boot_tests"):
         lines.append("  boot test: not run")
     return lines

@@ -75,6 +75,8 @@ class DropImage:
     in_koji: bool = False
     #: where its packages came from: a Koji repo of the build tag, or not Koji's
     content_from: str = ""
+    #: the boot-test profiles (clouds) it passed, e.g. ``openstack``
+    booted_on: tuple[str, ...] = ()
 
     @property
     def type_dir(self) -> str:

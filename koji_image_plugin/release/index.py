@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write
+from ..spec.bootprofiles import titles
 from ..units import human_size
 from .drop import Verdict
 from .publish import BASE_URL_FILE, STAGING, drop_dirs, kept_base_url, read_record
@@ -112,13 +113,15 @@ def render_index(mirror: Path) -> str:
             verdict = str(img["boot_test"])
             css = VERDICT_CLASS.get(verdict, "")
             source = img.get("boot_test_from") or "not recorded (an older drop)"
+            clouds = titles(img.get("booted_on") or [])
+            booted = f"<br><small>booted on: {h(clouds)}</small>" if clouds else ""
             body.append(
                 f'<tr><td><a href="{h(path)}/{h(img["path"])}">{h(img["file"])}</a></td>'
                 f'<td>{h(img["arch"])}</td><td>{h(img["type"])}</td>'
                 f'<td>{h(img["format"])}</td>'
                 f'<td title="{int(img["size"])} bytes">{human_size(int(img["size"]))}</td>'
                 f'<td><code>{h(img["sha256"])}</code></td>'
-                f'<td class="{h(css)}">{h(verdict)}<br><small>from {h(source)}</small></td>'
+                f'<td class="{h(css)}">{h(verdict)}{booted}<br><small>from {h(source)}</small></td>'
                 f'<td>{_uploads(img)}</td></tr>')
         body.append("</table>")
     body += ["</body>", "</html>", ""]

@@ -95,6 +95,8 @@ DROP_SCHEMA: dict[str, Any] = {
                 "boot_test": {"enum": [v.value for v in Verdict]},
                 "boot_test_from": records.line(300),
                 "content_from": records.line(300),
+                "booted_on": {"type": "array", "maxItems": 16,
+                              "items": {"type": "string", "pattern": _NAME["pattern"]}},
                 "uploads": {"type": "array", "items": {
                     "type": "object", "required": ["cloud", "where", "image_id"],
                     "properties": {"cloud": {"enum": [c.value for c in Cloud]},
@@ -148,6 +150,7 @@ def drop_record(drop: Drop, published: datetime.datetime) -> dict[str, Any]:
                     "variant": i.variant.value, "type": i.type_dir, "format": i.format.value,
                     "size": i.size, "sha256": i.sha256, "boot_test": i.verdict.value,
                     "boot_test_from": i.verdict_from, "content_from": i.content_from,
+                    "booted_on": list(i.booted_on),
                     "uploads": [{"cloud": u.cloud, "where": u.where,
                                  "image_id": u.image_id, "name": u.name,
                                  "public": u.public} for u in i.uploads]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
+from ..spec.bootprofiles import titles
 from ..spec.upload import Cloud
 from ..spec.variants import Variant
 from .drop import Drop, DropImage, Verdict
@@ -84,7 +85,9 @@ def _intro(drop: Drop, published: datetime.datetime) -> list[str]:
 
 def _images(drop: Drop) -> list[str]:
     lines = ["", "Images", "------", ""]
-    lines += [f"  {i.relpath}  ({i.size} bytes, {VERDICTS[i.verdict]})" for i in drop.images]
+    lines += [f"  {i.relpath}  ({i.size} bytes, {VERDICTS[i.verdict]}"
+              + (f"; booted on: {titles(list(i.booted_on))})" if i.booted_on else ")")
+              for i in drop.images]
     lines += ["", "The boot verdicts above come from:"]
     lines += [f"  {source}" for source in sorted({i.verdict_from or "(not recorded)"
                                                    for i in drop.images})]

@@ -37,6 +37,14 @@ def verdicts(boot_tests: Iterable[Mapping[str, Any]], arch: str,
     return Verdict.PASSED if all(b.get("passed") for b in found) else Verdict.FAILED
 
 
+def booted_on(boot_tests: Iterable[Mapping[str, Any]], arch: str,
+              variant: str) -> tuple[str, ...]:
+    """The profiles (clouds) an arch's variant passed its boot test as."""
+    return tuple(sorted({str(b.get("profile", "nocloud"))[:64] for b in boot_tests
+                         if b.get("arch", arch) == arch and b.get("variant") == variant
+                         and b.get("passed")}))
+
+
 def parse_uploads(data: Mapping[str, Any] | None, arch: str,
                   variant: str) -> tuple[Upload, ...]:
     """The uploads of one (arch, variant), from a build's ``uploads`` record
@@ -84,7 +92,7 @@ def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
                              image.size, image.sha256, f"{base.rstrip('/')}/{image.file}",
                              verdicts(boots, arch, image.variant),
                              parse_uploads(uploads, arch, image.variant), verdict_from, in_koji,
-                             content_from))
+                             content_from, booted_on(boots, arch, image.variant)))
     return out
 
 

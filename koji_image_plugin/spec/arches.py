@@ -12,6 +12,7 @@ class _Names(NamedTuple):
     rpm_basearch: str
     qemu_system: str
     ec2: str
+    serial_tty: str
 
 
 class Arch(enum.StrEnum):
@@ -44,6 +45,11 @@ class Arch(enum.StrEnum):
         """RegisterImage's ``Architecture``."""
         return self._names.ec2
 
+    @property
+    def serial_tty(self) -> str:
+        """The serial console's tty (the one clouds log and a getty runs on)."""
+        return self._names.serial_tty
+
     @classmethod
     def parse_each(cls, items: list[object]) -> list[object]:
         """Each item as this project's arch name where it is one in any spelling; the
@@ -65,7 +71,9 @@ class Arch(enum.StrEnum):
 
 _NAMES = {
     Arch.X86_64: _Names(oz="x86_64", deb="amd64", rpm_basearch="x86_64",
-                        qemu_system="qemu-system-x86_64", ec2="x86_64"),
+                        qemu_system="qemu-system-x86_64", ec2="x86_64",
+                        serial_tty="ttyS0"),
     Arch.I686: _Names(oz="i386", deb="i386", rpm_basearch="i386",
-                      qemu_system="qemu-system-i386", ec2="i386"),
+                      qemu_system="qemu-system-i386", ec2="i386",
+                      serial_tty="ttyS0"),
 }

@@ -27,6 +27,7 @@ class _Facts(NamedTuple):
     os_distro: str
     koji_repo: bool
     package_db: str
+    cloud_user: str
 
 
 class Family(enum.StrEnum):
@@ -74,6 +75,11 @@ class Family(enum.StrEnum):
         """Where an image of this family lists its packages: ``dpkg`` or ``rpm``."""
         return _FACTS[self].package_db
 
+    @property
+    def cloud_user(self) -> str:
+        """The user cloud-init makes on this family's cloud images (its default_user)."""
+        return _FACTS[self].cloud_user
+
     def basearch(self, arch: Arch) -> str:
         """What ``$basearch`` means in this family's install tree URLs."""
         return arch.deb_arch if self is Family.DEBIAN else arch.rpm_basearch
@@ -81,9 +87,11 @@ class Family(enum.StrEnum):
 
 _FACTS = {
     Family.DEBIAN: _Facts(range(7, 14), "preseed", "preseed.cfg", DATA / "debian.preseed",
-                          ("debian-installer/{deb}/linux", "mini.iso"), "debian", False, "dpkg"),
+                          ("debian-installer/{deb}/linux", "mini.iso"), "debian", False, "dpkg",
+                          "debian"),
     Family.FEDORA: _Facts(range(7, 45), "kickstart", "ks", None,
-                          ("images/pxeboot/vmlinuz", ".treeinfo"), "fedora", True, "rpm"),
+                          ("images/pxeboot/vmlinuz", ".treeinfo"), "fedora", True, "rpm",
+                          "fedora"),
 }
 AUTO_KEYS = tuple(sorted({f.auto_key for f in _FACTS.values()}))
 

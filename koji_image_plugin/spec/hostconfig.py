@@ -55,6 +55,8 @@ class HostConfig:
     inactivity_timeout: int | None = None
     boot_memory_mb: int = 1024
     boot_cpus: int = 2
+    #: boot-test guests at once; None: as many as the cores allow (``guests``)
+    boot_guests: int | None = None
     workdir: Path = Path("/var/tmp")
 
     @property
@@ -67,6 +69,10 @@ class HostConfig:
     def accel(self) -> str:
         """qemu's -accel for the boot test, matching libvirt's domain type."""
         return "kvm" if self.resolved_domain_type == "kvm" else "tcg"
+
+    def guests(self, cores: int) -> int:
+        """Boot-test guests at once: the config's, else one per ``boot_cpus`` cores."""
+        return self.boot_guests or max(1, cores // self.boot_cpus)
 
     def timeouts(self) -> tuple[int, int]:
         """(install, inactivity) seconds; under TCG installs run several times slower."""
@@ -107,9 +113,13 @@ BUILD_SECTIONS = (
                 "activity before an install counts as stalled", low=30, high=86400,
                 default_doc=f"{INACTIVITY_TIMEOUTS[0]} with KVM, {INACTIVITY_TIMEOUTS[1]} "
                             "under TCG"))),
-    Section("boot", "The boot test's guest.", (
+    Section("boot", "The boot test's guests.", (
         _mib("boot_memory_mb", 1024, "the boot test's guest"),
-        _cpus("boot_cpus", 2, "the boot test's guest"))),
+        _cpus("boot_cpus", 2, "the boot test's guest"),
+        Setting("guests", "boot_guests", "int", None, "boot-test guests at once (each "
+                "variant is booted as each of its clouds; the boots start as soon as the "
+                "variant's qcow2 is written)", low=1, high=64,
+                default_doc="the host's cores divided by [boot] cpus"))),
     Section("paths", "Where the work happens.", (
         Setting("workdir", "workdir", "path", Path("/var/tmp"), "install disks and images "
                 "are made here (a few GiB per arch being built); the libvirt-qemu user "

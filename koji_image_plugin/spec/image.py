@@ -17,6 +17,7 @@ from ..errors import Problem, SpecError, quote
 from ..files import within
 from . import kickstart
 from .arches import Arch
+from .bootprofiles import BootProfile
 from .distro import AUTO_KEYS, Distro, Family
 from .formats import ImageFormat
 from .problems import collect
@@ -36,7 +37,32 @@ def image_file_name(nvr: str, arch: Arch, variant: Variant, fmt: ImageFormat) ->
 @dataclass(frozen=True)
 class BootTest:
     enabled: bool = True
+    #: seconds each profile boot may take to a login and its checks
     timeout: int = 600
+    #: the profiles a variant is booted as, where the spec chose them
+    profiles: tuple[tuple[Variant, tuple[BootProfile, ...]], ...] = ()
+    leftovers: tuple[str, ...] = tuple(DEFAULTS["boot_test"]["leftovers"])
+    user: str | None = None
+
+    def profiles_for(self, variant: Variant) -> tuple[BootProfile, ...]:
+        return dict(self.profiles).get(variant, variant.profiles)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"enabled": self.enabled, "timeout": self.timeout,
+                               "leftovers": list(self.leftovers)}
+        if self.profiles:
+            out["profiles"] = {v.value: [p.value for p in ps] for v, ps in self.profiles}
+        if self.user:
+            out["user"] = self.user
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BootTest:
+        """From a checked spec's ``boot_test`` (the defaults filled in)."""
+        return cls(enabled=bool(data["enabled"]), timeout=int(data["timeout"]),
+                   profiles=tuple((Variant(v), tuple(BootProfile(p) for p in ps))
+                                  for v, ps in (data.get("profiles") or {}).items()),
+                   leftovers=tuple(data["leftovers"]), user=data.get("user"))
 
 
 @dataclass(frozen=True)
@@ -100,8 +126,7 @@ class ImageSpec:
             "install_tree": self.install_tree, "repos": list(self.repos),
             "disk_size": self.disk_size, "variants": [v.value for v in self.variants],
             "formats": [f.value for f in self.formats],
-            "boot_test": {"enabled": self.boot_test.enabled,
-                          "timeout": self.boot_test.timeout},
+            "boot_test": self.boot_test.as_dict(),
             "qcow2_compat": self.qcow2_compat, "xz_preset": self.xz_preset,
             "description": self.description,
         }
@@ -265,6 +290,14 @@ def _cross_field_problems(data: Mapping[str, Any], bad: set[str]) -> list[Proble
                                                                         "arches"} & bad:
         problems += [Problem("can_fail", f"{quote(a)} is not among arches")
                      for a in can_fail if a not in arches]
+    profiles = (data.get("boot_test") or {}).get("profiles") if isinstance(
+        data.get("boot_test"), dict) else None
+    variants = data.get("variants", DEFAULTS["variants"])
+    if isinstance(profiles, dict) and isinstance(variants, list) and not {
+            "boot_test", "variants"} & bad:
+        problems += [Problem(f"boot_test.profiles.{v}", f"{quote(v)} is not among the "
+                             "spec's variants; remove it or add the variant")
+                     for v in profiles if v not in variants]
     return problems
 
 
@@ -293,7 +326,7 @@ def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None
         formats=tuple(ImageFormat(f) for f in d["formats"]),
         variant_formats=tuple((Variant(v), tuple(ImageFormat(f) for f in fs))
                               for v, fs in (d.get("variant_formats") or {}).items()),
-        boot_test=BootTest(enabled=bool(boot["enabled"]), timeout=int(boot["timeout"])),
+        boot_test=BootTest.from_dict(boot),
         qcow2_compat=d["qcow2_compat"], xz_preset=int(d["xz_preset"]),
         description=d["description"], target=d.get("target"),
         can_fail=tuple(Arch(a) for a in d.get("can_fail", [])),

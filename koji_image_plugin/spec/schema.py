@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .arches import Arch
+from .bootprofiles import BootProfile
 from .distro import Family
 from .formats import ImageFormat
 from .upload import UPLOAD_SCHEMA
@@ -24,6 +25,11 @@ MAX_URL, MAX_PATH = 2048, 4096
 MAX_NUMBER = 10 ** 15
 #: a file name that is safe as a path component: no "/", not "." or ".."
 FILE_NAME_RE = r"^[A-Za-z0-9_+-][A-Za-z0-9._+~-]*\Z"
+#: a leftover path or glob: absolute, no "..", only characters a shell glob needs (the
+#: boot test expands it inside the guest)
+LEFTOVER_RE = r"^(/(?!\.\.(/|\Z))[A-Za-z0-9_.*?@+:,=~\[\]-]+)+/?\Z"
+#: a login name (useradd's rule)
+USER_RE = r"^[a-z_][a-z0-9_-]{0,31}\Z"
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -76,7 +82,28 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "enabled": {"type": "boolean"},
-                "timeout": {"type": "integer", "minimum": 30, "maximum": 7200},
+                "timeout": {"type": "integer", "minimum": 30, "maximum": 7200,
+                            "description": "seconds each boot may take to a login and "
+                                           "its checks"},
+                "profiles": {
+                    "type": "object",
+                    "propertyNames": {"enum": [v.value for v in Variant]},
+                    "additionalProperties": {
+                        "type": "array", "minItems": 1, "uniqueItems": True,
+                        "items": {"enum": [p.value for p in BootProfile]}},
+                    "description": "the clouds each variant is booted as (default: "
+                                   + "; ".join(f"{v.value}: "
+                                               + ", ".join(p.value for p in v.profiles)
+                                               for v in Variant) + ")"},
+                "leftovers": {
+                    "type": "array", "maxItems": 100, "uniqueItems": True,
+                    "items": {"type": "string", "pattern": LEFTOVER_RE, "maxLength": 255},
+                    "description": "absolute paths or globs that must not exist in a "
+                                   "booted image (build leftovers)"},
+                "user": {"type": "string", "pattern": USER_RE,
+                         "description": "the image's cloud user to log in as (default: "
+                                        "the one cloud-init reports on the console, else "
+                                        "the distro's)"},
             },
         },
         "qcow2_compat": {"enum": ["0.10", "1.1"]},
@@ -105,7 +132,15 @@ DEFAULTS: dict[str, Any] = {
     "disk_size": 10,
     "variants": ["generic"],
     "formats": ["qcow2", "raw.tar.xz"],
-    "boot_test": {"enabled": True, "timeout": 600},
+    "boot_test": {"enabled": True, "timeout": 600, "leftovers": [
+        # installers' logs and kickstarts
+        "/var/log/*installer*", "/var/log/anaconda", "/root/anaconda-ks.cfg",
+        "/root/original-ks.cfg",
+        # package managers' indexes and caches
+        "/var/lib/apt/lists/*_Packages*", "/var/lib/apt/lists/*_Sources*",
+        "/var/cache/apt/archives/*.deb", "/var/cache/apt/*.bin", "/var/cache/dnf/*",
+        # a builder's shell
+        "/root/.bash_history"]},
     "qcow2_compat": "1.1",
     "xz_preset": 6,
     "repos": [],

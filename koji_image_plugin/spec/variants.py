@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+from .bootprofiles import BootProfile
+
 
 class _Facts(NamedTuple):
     datasources: tuple[str, ...]
@@ -17,6 +19,8 @@ class _Facts(NamedTuple):
     name_tag: str
     mirror_dir: str
     productmd_subvariant: str
+    profiles: tuple[BootProfile, ...]
+    lenient_ec2: bool
 
 
 class Variant(enum.StrEnum):
@@ -49,14 +53,31 @@ class Variant(enum.StrEnum):
         """productmd's subvariant of this image type (images.json)."""
         return _FACTS[self].productmd_subvariant
 
+    @property
+    def lenient_ec2(self) -> bool:
+        """Whether cloud-init must try EC2's metadata service on a machine that does not
+        look like AWS (Eucalyptus and other EC2-compatible clouds with plain KVM DMI):
+        ds-identify then enables the datasources it is unsure of (``maybe=all``) and Ec2
+        is not strict about the platform. The ec2 variant is for AWS alone."""
+        return _FACTS[self].lenient_ec2
+
+    @property
+    def profiles(self) -> tuple[BootProfile, ...]:
+        """The clouds this variant is for: its boot test boots it as each of them sees
+        an instance (the spec's ``boot_test.profiles`` may choose others)."""
+        return _FACTS[self].profiles
+
 
 _FACTS = {
     Variant.GENERIC: _Facts(
         datasources=("NoCloud", "ConfigDrive", "OpenStack", "CloudStack", "Ec2", "None"),
         console_args="console=tty0 console=ttyS0,115200n8",
-        name_tag="", mirror_dir="generic", productmd_subvariant="Cloud_Base"),
+        name_tag="", mirror_dir="generic", productmd_subvariant="Cloud_Base",
+        profiles=(BootProfile.OPENSTACK, BootProfile.CLOUDSTACK, BootProfile.EUCALYPTUS,
+                  BootProfile.NOCLOUD), lenient_ec2=True),
     Variant.EC2: _Facts(
         datasources=("Ec2", "NoCloud", "None"),
         console_args="console=ttyS0,115200n8",
-        name_tag="EC2", mirror_dir="EC2", productmd_subvariant="Cloud_Base_EC2"),
+        name_tag="EC2", mirror_dir="EC2", productmd_subvariant="Cloud_Base_EC2",
+        profiles=(BootProfile.EC2,), lenient_ec2=False),
 }

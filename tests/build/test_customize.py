@@ -53,3 +53,31 @@ def test_customize_variant(variant: Variant, tmp_path: Path) -> None:
 def test_ec2_prefers_the_ec2_datasource() -> None:
     assert Variant.EC2.datasources[0] == "Ec2"
     assert "tty0" not in Variant.EC2.console_args
+
+
+@pytest.mark.parametrize("variant", list(Variant))
+def test_every_variant_resolves_its_hostname_and_takes_keys_only(variant: Variant,
+                                                                  tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    customize(root, variant)
+    cfg = (root / "etc/cloud/cloud.cfg.d/91-koji-image-instance.cfg").read_text()
+    assert "manage_etc_hosts: true" in cfg and "ssh_pwauth: false" in cfg
+
+
+def test_the_generic_image_runs_cloud_init_on_ec2_compatible_clouds(tmp_path: Path) -> None:
+    # Eucalyptus: plain KVM DMI, no seed. ds-identify enables what it is unsure of, and
+    # reads strict_id only from a file named *ec2*.cfg, unquoted.
+    root = fake_root(tmp_path)
+    changed = customize(root, Variant.GENERIC)
+    ec2 = root / "etc/cloud/cloud.cfg.d/92-koji-image-ec2.cfg"
+    assert "ec2" in ec2.name and "    strict_id: false\n" in ec2.read_text()
+    assert "policy: search,found=all,maybe=all,notfound=disabled" in \
+        (root / "etc/cloud/ds-identify.cfg").read_text()
+    assert {"etc/cloud/ds-identify.cfg", str(ec2.relative_to(root))} <= set(changed)
+
+
+def test_the_ec2_image_stays_strict(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    customize(root, Variant.EC2)
+    assert not (root / "etc/cloud/ds-identify.cfg").exists()
+    assert not (root / "etc/cloud/cloud.cfg.d/92-koji-image-ec2.cfg").exists()

@@ -49,7 +49,13 @@ def spec_file(tmp_path: Path, **fields: Any) -> Path:
     return path
 
 
-def check_build(out: Path, arch: str, expect: dict[str, list[str]]) -> dict[str, Any]:
+#: every check a profile boot makes, in the verdict's order
+CHECKS = ["ssh-login", "cloud-init", "metadata", "hostname-resolves", "root-grew", "units",
+          "new-identity", "password-auth", "leftovers", "time-sync", "serial-getty"]
+
+
+def check_build(out: Path, arch: str, expect: dict[str, list[str]],
+                profiles: dict[str, list[str]]) -> dict[str, Any]:
     manifest = json.loads((out / "manifest.json").read_text())
     files = {i["file"]: i for i in manifest["images"]}
     for variant, formats in expect.items():
@@ -64,19 +70,21 @@ def check_build(out: Path, arch: str, expect: dict[str, list[str]]) -> dict[str,
     done = subprocess.run(["sha256sum", "-c", "CHECKSUM"], cwd=out, capture_output=True,
                           text=True)
     assert done.returncode == 0 and done.stdout.count(": OK") == len(files), done.stdout
-    boots = {b["variant"]: b for b in manifest["boot_tests"]}
-    assert set(boots) == set(expect)
+    boots = {(b["variant"], b["profile"]): b for b in manifest["boot_tests"]}
+    assert sorted(boots) == sorted((v, p) for v, ps in profiles.items() for p in ps)
     for b in boots.values():
-        assert b["passed"], b
-        console = (out / "logs" / b["console_log"]).read_text()
-        assert "koji-image-boot-test:" in console
+        assert [c["name"] for c in b["checks"]] == CHECKS, b
+        assert b["passed"], [c for c in b["checks"] if not c["passed"]]
+        assert (out / "logs" / b["console_log"]).read_text().strip()
+        assert "PASS root-grew" in (out / "logs" / b["checks_log"]).read_text()
+        print(f"{arch} {b['variant']} as {b['profile']}: {b['seconds']} s")
     assert manifest["boot_test_passed"] is True
     info = manifest["arches"][arch]
     names = {p["name"] for p in info["packages"]}
     assert {"cloud-init", "openssh-server", "grub-pc"} <= names
     assert any(n.startswith("linux-image-") for n in names)
     assert set(info["verified"]) == set(files)
-    for key in ("install", "convert", "boot_test"):
+    for key in ("install", "convert", "boot_test", "convert_boot_verify"):
         assert info["timings"][key] > 0
     # Preparing (fstrim, dpkg status) takes well under a second, and verification runs
     # during the boot tests: both may round to 0.0 s.
@@ -100,11 +108,19 @@ def test_x86_64_generic_and_ec2_every_format_booted(trees: None, host_conf: Path
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "out"
     manifest = check_build(out, "x86_64", {"generic": ["qcow2", "raw.tar.xz"],
-                                           "ec2": ["qcow2", "raw.xz"]})
+                                           "ec2": ["qcow2", "raw.xz"]},
+                           {"generic": ["openstack", "cloudstack", "eucalyptus", "nocloud"],
+                            "ec2": ["ec2"]})
     # One install per arch; the variants differ only by their offline customization.
     assert done.stderr.count("installing Debian-12 with Oz") == 1
     consoles = {b["variant"]: (out / "logs" / b["console_log"]).read_text()
-                for b in manifest["boot_tests"]}
+                for b in manifest["boot_tests"] if b["profile"] in ("nocloud", "ec2")}
+    # the boots of one image are new instances each: no two share a machine-id or keys
+    generic = [b for b in manifest["boot_tests"] if b["variant"] == "generic"]
+    assert all(next(c for c in b["checks"] if c["name"] == "new-identity")["passed"]
+               for b in generic)
+    timings = manifest["arches"]["x86_64"]["timings"]
+    print(f"timings: {timings}")
     cmdline = {v: next(ln for ln in c.splitlines() if "Command line:" in ln)
                for v, c in consoles.items()}
     assert "console=tty0" in cmdline["generic"] and "console=tty0" not in cmdline["ec2"]
@@ -121,11 +137,12 @@ def test_x86_64_generic_and_ec2_every_format_booted(trees: None, host_conf: Path
 def test_i686_generic_and_ec2_booted(trees: None, host_conf: Path, tmp_path: Path) -> None:
     before = host_state()
     spec = spec_file(tmp_path, arches=["i686"], variants=["generic", "ec2"], release="7",
-                     formats=["qcow2"])
+                     formats=["qcow2"], boot_test={"profiles": {"generic": ["openstack"]}})
     done = koji_image("build", str(spec), "--output", "out", conf=host_conf, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = check_build(tmp_path / "out", "i686", {"generic": ["qcow2"],
-                                                      "ec2": ["qcow2"]})
+                                                      "ec2": ["qcow2"]},
+                           {"generic": ["openstack"], "ec2": ["ec2"]})
     assert any(p["arch"] == "i386" for p in manifest["arches"]["i686"]["packages"])
     assert host_state() == before
 
@@ -197,9 +214,13 @@ def test_boot_test_fails_for_a_disk_that_does_not_boot(tmp_path: Path) -> None:
                     str(tmp_path / "noboot.qcow2")], check=True)
     conf = tmp_path / "host.conf"
     conf.write_text("")
-    done = koji_image("boot-test", "noboot.qcow2", "--timeout", "30", conf=conf,
-                      cwd=tmp_path, timeout=200)
+    done = koji_image("boot-test", "noboot.qcow2", "--cloud", "nocloud", "--timeout", "30",
+                      conf=conf, cwd=tmp_path, timeout=200)
     assert done.returncode == 1, done.stderr
-    assert done.stdout.startswith("noboot.qcow2: FAIL: ")
-    assert (tmp_path / "noboot.qcow2.boot.log").exists()
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("noboot.qcow2 as nocloud: FAIL in "), lines
+    # SeaBIOS says nothing on the serial port: the diagnosis says so
+    assert lines[1].startswith("  FAIL ssh-login: no ssh login as debian within 30 s: the "
+                               "guest printed nothing on its serial console"), lines
+    assert (tmp_path / "noboot.qcow2.boot-logs" / "boot-nocloud-console.log").exists()
     assert host_state() == before

@@ -38,7 +38,8 @@ def test_a_local_fedora_style_build_installs_the_specs_repos(tmp_path: Path,
     spec = yaml.safe_load((REPO / "examples" / "fedora-fixture.yaml").read_text())
     shutil.copy(KICKSTART, tmp_path / KICKSTART.name)
     with serve_http(tmp_path / "repo") as base:
-        spec.update(repos=[f"{base}/$arch/"], release="1")
+        spec.update(repos=[f"{base}/$arch/"], release="1",
+                    boot_test={"profiles": {"generic": ["nocloud"]}})
         (tmp_path / "fedora.yaml").write_text(yaml.safe_dump(spec))
         t0 = time.monotonic()
         host = tmp_path / "host.conf"
@@ -49,7 +50,7 @@ def test_a_local_fedora_style_build_installs_the_specs_repos(tmp_path: Path,
                               env={**os.environ, "KOJI_IMAGE_CONFIG": str(host)})
     print(f"Fedora-style local build: {time.monotonic() - t0:.0f} s\n{done.stdout}")
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    assert "boot test x86_64 generic: PASS" in done.stdout
+    assert "boot test x86_64 generic as nocloud: PASS" in done.stdout
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     got = {p["name"]: p for p in manifest["arches"]["x86_64"]["packages"]}
     assert got["koji-fixture-hello"]["repo"] == "koji-override-0"

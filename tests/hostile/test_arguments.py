@@ -61,7 +61,10 @@ ARGUMENTS: list[tuple[str, list[str], str]] = [
     ("boot-timeout-absurd", ["boot-test", "--timeout", "99999", "FILE"], "--timeout"),
     ("boot-timeout-words", ["boot-test", "--timeout", "abc", "FILE"], "--timeout"),
     ("boot-timeout-float", ["boot-test", "--timeout", "60.5", "FILE"], "--timeout"),
-    ("boot-console-dir", ["boot-test", "--console", "DIR", "FILE"], "--console"),
+    ("boot-logs-file", ["boot-test", "--logs", "FILE", "FILE"], "--logs"),
+    ("boot-cloud-unknown", ["boot-test", "--cloud", "azure", "FILE"], "--cloud"),
+    ("boot-user-option", ["boot-test", "--user", "-oProxyCommand=x", "FILE"], "--user"),
+    ("boot-user-path", ["boot-test", "--user", "../root", "FILE"], "--user"),
     ("boot-arch", ["boot-test", "--arch", "arm", "FILE"], "--arch"),
     # -- upload ------------------------------------------------------------------------
     ("upload-no-to", ["upload", "DIR"], "--to"),

@@ -76,12 +76,13 @@ def test_a_fedora_style_hub_build_installs_from_the_tag_repo_and_records_its_rpm
                            "39", "f39-candidate", f"{trees}/fedora-39-$arch/", "x86_64",
                            "--distro", "Fedora-39", "--ksversion", "F39",
                            "--kickstart", str(KICKSTART), "--disk-size", "2",
-                           "--format", "qcow2", "--release", "1", "--wait", timeout=3000)
+                           "--format", "qcow2", "--release", "1", "--wait",
+                           "--boot-cloud", "nocloud", timeout=3000)
         print(f"Fedora-style hub build: {time.monotonic() - t0:.0f} s\n{done.stdout}")
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"Build: {NVR} (COMPLETE)" in done.stdout
         assert f"Built from: Koji repo {repo_id} of build tag f39-build" in done.stdout
-        assert "boot test generic: booted" in done.stdout
+        assert "boot test generic as NoCloud seed: passed" in done.stdout
         check_imported(hub, conf, repo_id, rpms)
     finally:
         if kojid:

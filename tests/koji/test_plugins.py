@@ -280,11 +280,12 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
                    "12", "f19", tree_server, "x86_64", "--distro", "Debian-12",
                    "--disk-size", "2", "--format", "qcow2", "--release", "1", "--wait",
                    "--kickstart", str(REPO / "koji_image_plugin/data/debian.preseed"),
-                   timeout=1800)
+                   "--boot-cloud", "nocloud", timeout=1800)
     print(f"end to end: {time.monotonic() - t0:.0f} s\n{done.stdout}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Build: Test-Cloud-Base-12-1 (COMPLETE)" in done.stdout
-    assert "boot test generic: booted" in done.stdout
+    assert "boot test generic as NoCloud seed: passed" in done.stdout
+    assert "11 checks passed: ssh-login, cloud-init, metadata" in done.stdout
 
     session = client_session(hub)
     build = session.getBuild("Test-Cloud-Base-12-1", strict=True)
@@ -312,7 +313,8 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
     assert check.returncode == 0, check.stdout + check.stderr
     logs = Path(hub.topdir) / "packages/Test-Cloud-Base/12/1/data/logs/image/x86_64"
     assert {"install-console-x86_64.log", "oz-x86_64.log", "cloud-image.log",
-            "boot-console-x86_64-generic.log"} <= {p.name for p in logs.iterdir()}
+            "boot-x86_64-generic-nocloud-console.log",
+            "boot-x86_64-generic-nocloud-checks.log"} <= {p.name for p in logs.iterdir()}
 
     info = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-info",
                    "Test-Cloud-Base-12-1")
@@ -525,7 +527,8 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
         f"install_tree: '{tree_server}'\narches: [x86_64]\ntarget: f19\ndisk_size: 2\n"
         "preseed: debian.preseed\n"
         "variants: [generic, ec2]\nvariant_formats: {generic: [qcow2], ec2: [raw.xz]}\n"
-        "xz_preset: 1\nupload: {ec2: {}, glance: {clouds: [test-cloud]}, public: true}\n")
+        "xz_preset: 1\nupload: {ec2: {}, glance: {clouds: [test-cloud]}, public: true}\n"
+        "boot_test: {profiles: {generic: [nocloud]}}\n")
     host_before = host_state()
     t0 = time.monotonic()
     done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-build", "--config",

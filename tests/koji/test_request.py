@@ -86,14 +86,23 @@ def test_format_info_lists_images_and_verdicts():
     info = {"build": {"nvr": "Cloud-12-1", "state": "COMPLETE"}, "task_id": 5,
             "arches": {"x86_64": {"images": [{"file": "a.qcow2", "size": 3 << 20,
                                               "sha256": "ab" * 32}],
-                                  "boot_tests": [{"variant": "generic", "passed": True,
-                                                  "seconds": 80.1}]},
+                                  "boot_tests": [
+                                      {"variant": "generic", "passed": True, "seconds": 80.1},
+                                      {"variant": "generic", "profile": "openstack",
+                                       "passed": False, "seconds": 90.0, "checks": [
+                                           {"name": "ssh-login", "passed": True,
+                                            "detail": "logged in"},
+                                           {"name": "root-grew", "passed": False,
+                                            "detail": "root filesystem 1.96 GiB"}]}]},
                        "i686": {"error": "FAILED"}}}
     lines = format_info(info)
     assert lines[0] == "Build: Cloud-12-1 (COMPLETE)"
     assert "i686: FAILED: FAILED" in lines
     assert f"  a.qcow2  3.0 MiB  sha256:{'ab' * 32}" in lines
-    assert "  boot test generic: booted (80.1 s)" in lines
+    # a record of before the profiles is a NoCloud boot
+    assert "  boot test generic as NoCloud seed: passed (80.1 s)" in lines
+    at = lines.index("  boot test generic as OpenStack config drive: FAILED (90.0 s)")
+    assert lines[at + 1] == "    FAIL root-grew: root filesystem 1.96 GiB"
 
 
 def test_every_file_a_build_imports_has_a_koji_archive_type():

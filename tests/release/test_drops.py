@@ -57,7 +57,7 @@ def local_build(tmp_path_factory: pytest.TempPathFactory, trees: None) -> Path:
         "name: Test-Cloud-Base\nversion: '12'\ndistro: Debian-12\narches: [x86_64]\n"
         "install_tree: file:///var/cache/koji-image-plugin/trees/debian-12-$arch\n"
         "disk_size: 2\nvariants: [generic]\nformats: [qcow2]\n"
-        "boot_test: {enabled: true, timeout: 600}\n")
+        "boot_test: {enabled: true, timeout: 600, profiles: {generic: [nocloud]}}\n")
     t0 = time.monotonic()
     done = koji_image("build", str(spec), "--output", str(work / "out"), "--release", "1")
     print(f"local build for the drop tests: {time.monotonic() - t0:.0f} s")
@@ -280,7 +280,8 @@ def weekly_config(tmp_path: Path, hub: Any, tree_server: str) -> Path:  # noqa: 
     (tmp_path / "rawhide.yaml").write_text(
         "name: Test-Cloud-Base\nversion: rawhide\ndistro: Debian-12\narches: [x86_64]\n"
         f"install_tree: '{tree_server}'\ndisk_size: 2\nformats: [qcow2]\n"
-        "preseed: debian.preseed\nboot_test: {enabled: true, timeout: 600}\n")
+        "preseed: debian.preseed\n"
+        "boot_test: {enabled: true, timeout: 600, profiles: {generic: [nocloud]}}\n")
     config = tmp_path / "weekly.yaml"
     config.write_text(
         f"mirror: {tmp_path / 'mirror'}\nstate_dir: {tmp_path / 'state'}\nkeep: 2\n"

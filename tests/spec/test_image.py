@@ -196,3 +196,25 @@ def test_default_release_moves_to_the_next_free_one() -> None:
     given = image.from_dict({**GOOD, "release": "7"})
     assert given.next_free_release(lambda c: True).release == "7"
     assert "CHECKSUM" in s.output_names() and "manifest.json" in s.output_names()
+
+
+def test_boot_profiles_default_to_the_variants_clouds_and_may_be_chosen() -> None:
+    from koji_image_plugin.spec.bootprofiles import BootProfile
+    s = image.from_dict({**GOOD, "variants": ["generic", "ec2"]})
+    assert s.boot_test.profiles_for(Variant.GENERIC) == (
+        BootProfile.OPENSTACK, BootProfile.CLOUDSTACK, BootProfile.EUCALYPTUS,
+        BootProfile.NOCLOUD)
+    assert s.boot_test.profiles_for(Variant.EC2) == (BootProfile.EC2,)
+    assert "/var/lib/apt/lists/*_Packages*" in s.boot_test.leftovers
+    chosen = image.from_dict({**GOOD, "variants": ["generic", "ec2"], "boot_test": {
+        "profiles": {"generic": ["nocloud"]}, "leftovers": ["/etc/koji-build-stamp"],
+        "user": "fedora"}})
+    assert chosen.boot_test.profiles_for(Variant.GENERIC) == (BootProfile.NOCLOUD,)
+    assert chosen.boot_test.profiles_for(Variant.EC2) == (BootProfile.EC2,)
+    assert chosen.boot_test.leftovers == ("/etc/koji-build-stamp",)
+    # the resolved spec says it in the spec's own words, and reads back the same
+    again = image.from_dict(chosen.as_dict())
+    assert again.boot_test == chosen.boot_test
+    assert problems({**GOOD, "boot_test": {"profiles": {"ec2": ["ec2"]}}}) == [
+        "boot_test.profiles.ec2: 'ec2' is not among the spec's variants; remove it or add "
+        "the variant"]
