@@ -32,7 +32,7 @@ def build_tree() -> Iterator[ModuleType]:
 
 
 def test_the_fixture_image_has_what_clouds_use(build_tree: ModuleType) -> None:
-    for pkg in ("cloud-guest-utils", "fdisk", "curl", "systemd-timesyncd",
+    for pkg in ("cloud-guest-utils", "fdisk", "curl", "wget", "systemd-timesyncd",
                 "libnss-myhostname", "openssh-server", "cloud-init"):
         assert pkg in build_tree.BASE_PACKAGES
     assert "/usr/bin/growpart" in build_tree.REQUIRED_COMMANDS
