@@ -276,3 +276,29 @@ def test_a_builder_whose_config_cannot_be_read_fails_the_arch_in_one_line(
             "config file itself")
     finally:
         d.stop()
+
+
+def test_boot_clouds_from_the_command_line(hub: Any, cli_conf: Path) -> None:
+    preseed = REPO / "koji_image_plugin" / "data" / "debian.preseed"
+    args = ["cloud-image-build", "Test-Cloud-Base", "12", "f19",
+            "http://10.0.0.1/tree/$arch/", "x86_64", "--distro", "Debian-12", "--kickstart",
+            str(preseed), "--variant", "generic", "--variant", "ec2"]
+    done = run_cli(cli_conf, "releng", "releng-pw", *args, "--boot-cloud", "openstack",
+                   "--boot-cloud", "eucalyptus", "--nowait")
+    assert done.returncode == 0, done.stderr
+    [task] = tasks(hub)
+    opts = client_session(hub).getTaskInfo(task["id"], request=True)["request"][4]
+    assert opts["boot_test"]["profiles"] == {"generic": ["openstack", "eucalyptus"],
+                                             "ec2": ["openstack", "eucalyptus"]}
+    done = run_cli(cli_conf, "releng", "releng-pw", *args, "--boot-cloud", "azure",
+                   "--nowait")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert ("boot_test.profiles.generic[0]: 'azure' is not allowed; use one of: nocloud, "
+            "openstack, ec2, eucalyptus, cloudstack") in done.stderr, done.stderr
+    assert len(tasks(hub)) == 1
+    # the hub refuses it too
+    session = client_session(hub, "releng", "releng-pw")
+    with pytest.raises(koji.ParameterError) as exc:
+        session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"],
+                                dict(GOOD, boot_test={"profiles": {"generic": ["azure"]}}))
+    assert "boot_test.profiles.generic[0]" in str(exc.value)
