@@ -288,3 +288,15 @@ def test_cloudstack_servers_listen_on_80_and_8080_inside_the_guests_namespace() 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_what_the_probe_greps_the_journal_for_is_not_in_its_own_text() -> None:
+    # sudo logs the probe's command line to the journal: a pattern matching itself
+    # would find "a machine ID made in this boot" in every boot
+    script = checks.probe_script(EXP, 5)
+    assert "Initializing machine ID" not in script
+    assert subprocess.run(["grep", "-q", "Initializing machine[ ]ID"], input=script,
+                          text=True).returncode == 1
+    assert subprocess.run(["grep", "-q", "Initializing machine[ ]ID"], text=True,
+                          input="systemd[1]: Initializing machine ID from VM UUID.\n"
+                          ).returncode == 0

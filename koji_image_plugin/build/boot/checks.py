@@ -64,7 +64,8 @@ class Expected:
 def probe_script(exp: Expected, wait: int) -> str:
     """The shell script the checks' facts come from (run as root in the guest).
     ``leftovers`` are globs the spec's schema allows only shell-safe characters in,
-    so they are expanded unquoted."""
+    so they are expanded unquoted. What it greps the journal for is written so that it
+    does not match itself: sudo logs this script's text there too."""
     globs = " ".join(exp.leftovers)
     units = " ".join(TIME_SYNC_UNITS)
     return f"""export LC_ALL=C
@@ -79,7 +80,7 @@ s resolves; getent hosts "$(hostname)"
 s root; findmnt -bno SIZE /
 s failed; systemctl --failed --no-legend --plain 2>&1
 s first_boot; if test -e /run/systemd/first-boot || journalctl -b -o cat \
---no-pager 2>/dev/null | grep -q "Initializing machine ID"; then echo yes; else echo no; fi
+--no-pager 2>/dev/null | grep -q "Initializing machine[ ]ID"; then echo yes; else echo no; fi
 s machine_id; cat /etc/machine-id
 s btime; awk '/^btime/ {{print $2}}' /proc/stat
 s host_keys; for f in /etc/ssh/ssh_host_*_key.pub; do test -e "$f" && \

@@ -151,6 +151,19 @@ class _Guest:
             time.sleep(LOGIN_EVERY)
         return None
 
+    def probe(self, exp: checks.Expected, user: str, deadline: float) -> str:
+        """The probe's output. A login can come while cloud-init still sets the
+        instance up and restarts sshd: a connection refused then is tried again."""
+        while True:
+            wait = max(30, int(deadline - time.monotonic()))
+            output = ssh.run_as_root(self.runner, self.inst.key, self.ssh_port, user,
+                                     checks.probe_script(exp, wait), self.log_name,
+                                     wait + 60, self.wrap)
+            if f"{checks.SECTION}wait" in output or time.monotonic() > deadline:
+                return output
+            self.runner.check_cancelled()
+            time.sleep(LOGIN_EVERY)
+
     def power_off(self, proc: subprocess.Popen[bytes], user: str) -> bool:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.runner.run(ssh.argv(self.inst.key, self.ssh_port, user,
@@ -189,10 +202,7 @@ def boot(req: Request, host: HostConfig, runner: Runner, workdir: Path, logdir: 
                 exp = checks.Expected(req.profile, guest.inst.instance_id,
                                       guest.inst.hostname, size, req.leftovers,
                                       req.arch.serial_tty)
-                wait = max(30, int(deadline - time.monotonic()))
-                output = ssh.run_as_root(runner, guest.inst.key, guest.ssh_port, user,
-                                         checks.probe_script(exp, wait), log_name,
-                                         wait + 60, guest.wrap)
+                output = guest.probe(exp, user, deadline)
                 found = [checks.Check("ssh-login", True, f"logged in as {user} after "
                                       f"{login_at:.0f} s"), *checks.evaluate(output, exp)]
                 halted = guest.power_off(proc, user)
