@@ -85,9 +85,10 @@ def _intro(drop: Drop, published: datetime.datetime) -> list[str]:
 
 def _images(drop: Drop) -> list[str]:
     lines = ["", "Images", "------", ""]
-    lines += [f"  {i.relpath}  ({i.size} bytes, {VERDICTS[i.verdict]}"
-              + (f"; booted on: {titles(list(i.booted_on))})" if i.booted_on else ")")
-              for i in drop.images]
+    for i in drop.images:
+        lines.append(f"  {i.relpath}  ({i.size} bytes, {VERDICTS[i.verdict]})")
+        if i.booted_on:
+            lines.append(f"    booted on: {titles(list(i.booted_on))}")
     lines += ["", "The boot verdicts above come from:"]
     lines += [f"  {source}" for source in sorted({i.verdict_from or "(not recorded)"
                                                    for i in drop.images})]

@@ -86,9 +86,9 @@ def check_build(out: Path, arch: str, expect: dict[str, list[str]],
     assert set(info["verified"]) == set(files)
     for key in ("install", "convert", "boot_test", "convert_boot_verify"):
         assert info["timings"][key] > 0
-    # Preparing (fstrim, dpkg status) takes well under a second, and verification runs
-    # during the boot tests: both may round to 0.0 s.
-    for key in ("prepare", "customize", "verify", "convert_cpu"):
+    # Preparing (fstrim, dpkg status) takes well under a second and may round to 0.0 s;
+    # verification runs during the conversions and boots (convert_boot_verify).
+    for key in ("prepare", "customize", "convert_cpu"):
         assert info["timings"][key] >= 0
     assert manifest["tools"]["oz"].startswith("0.17")
     assert manifest["spec"]["release"] == "7"

@@ -146,12 +146,16 @@ def test_a_beta_drop_of_a_real_build_verifies_loads_and_is_in_the_feed(
                  "The boot verdicts above come from:\n  local build Test-Cloud-Base-12-1 "
                  "(its manifest.json; not in Koji)", "they are not\n  traced in Koji",
                  "Their packages came from:\n  local build Test-Cloud-Base-12-1: the install "
-                 "tree and repos of its spec, not a Koji repo"):
+                 "tree and repos of its spec, not a Koji repo",
+                 "Test-Cloud-Base-12-1.x86_64.qcow2  (", "booted in its boot test)\n"
+                 "    booted on: NoCloud seed\n"):
         assert text in readme, text
     page = (beta_mirror / "index.html").read_text()
     record = json.loads((drop / "drop.json").read_text())
+    assert record["images"][0]["booted_on"] == ["nocloud"]
     for text in ("19 Beta", "ami-0fedcba9876543210", record["images"][0]["sha256"],
                  "passed", "x86_64", "qcow2", "generic",
+                 "<small>booted on: NoCloud seed</small>",
                  "from local build Test-Cloud-Base-12-1 (its manifest.json; not in Koji)"):
         assert text in page, text
     check_feed(beta_mirror, ["19 Beta"])
