@@ -20,6 +20,7 @@ class ImageFormat(enum.StrEnum):
     QCOW2 = "qcow2"
     RAW_TAR_XZ = "raw.tar.xz"
     RAW_XZ = "raw.xz"
+    VMDK = "vmdk"
 
     @property
     def extension(self) -> str:
@@ -58,6 +59,8 @@ _FACTS = {
                               ("qcow2", "qcow2")),
     ImageFormat.RAW_TAR_XZ: _Facts("raw.tar.xz", "tar", "xz", ("raw", "tar.xz")),
     ImageFormat.RAW_XZ: _Facts("raw-xz", "raw-xz", "xz", ("raw-xz", "raw.xz")),
+    ImageFormat.VMDK: _Facts("vmdk", "vmdk", "deflate (streamOptimized grains)",
+                             ("vmdk", "vmdk")),
 }
 
 

@@ -20,7 +20,7 @@ def test_enum_knows_its_facts() -> None:
     assert ImageFormat.RAW_XZ.koji_archive_type == "raw-xz"
     assert ImageFormat.RAW_TAR_XZ.koji_archive_type == "tar"
     assert ImageFormat.from_koji("raw-xz") is ImageFormat.RAW_XZ
-    assert {f.extension for f in ImageFormat} == {"qcow2", "raw.xz", "raw.tar.xz"}
+    assert {f.extension for f in ImageFormat} == {"qcow2", "raw.xz", "raw.tar.xz", "vmdk"}
     for fmt in ImageFormat:
         assert writer_of(fmt).fmt is fmt
 

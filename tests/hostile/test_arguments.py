@@ -31,7 +31,7 @@ ARGUMENTS: list[tuple[str, list[str], str]] = [
     ("build-workdir-file", ["build", "--workdir", "FILE", "good.yaml"], "--workdir"),
     ("build-arch-unknown", ["build", "--arch", "sparc", "good.yaml"], "--arch"),
     ("build-arch-newline", ["build", "--arch", "x86_64\n", "good.yaml"], "--arch"),
-    ("build-format-unknown", ["build", "--format", "vmdk", "good.yaml"], "--format"),
+    ("build-format-unknown", ["build", "--format", "iso", "good.yaml"], "--format"),
     ("build-release-slash", ["build", "--release", "1/2", "good.yaml"], "release"),
     ("build-release-newline", ["build", "--release", "1\n", "good.yaml"], "release"),
     ("build-release-dash", ["build", "--release", "1-2", "good.yaml"], "release"),

@@ -107,7 +107,7 @@ def test_hub_reports_every_problem_of_a_request_at_once(hub: Any) -> None:
     session = client_session(hub, "releng", "releng-pw")
     with pytest.raises(koji.ParameterError) as exc:
         session.cloudImageBuild("bad name", "1-2", "f19", ["aarch64"],
-                                dict(GOOD, install_tree="file:///srv", formats=["vmdk"],
+                                dict(GOOD, install_tree="file:///srv", formats=["iso"],
                                      preseed="/etc/shadow", repos=["file:///r"]))
     message = str(exc.value)
     for field in ("arches[0]", "formats[0]", "install_tree", "name", "preseed",
@@ -134,13 +134,13 @@ def test_cli_refuses_a_bad_request_before_contacting_the_hub(hub: Any, cli_conf:
     t0 = time.monotonic()
     done = run_cli(cli_conf, "releng", "wrong-password", "cloud-image-build",
                    "Test-Cloud-Base", "12", "f19", "file:///srv/tree", "aarch64",
-                   "--distro", "Debian-12", "--format", "vmdk", "--disk-size", "0",
+                   "--distro", "Debian-12", "--format", "iso", "--disk-size", "0",
                    "--kickstart", str(tmp_path / "missing.preseed"))
     elapsed = time.monotonic() - t0
     assert done.returncode == 2, done
     for line in ("arches[0]: 'aarch64' is not allowed; use one of: x86_64, i686",
                  "disk_size: 0 is out of range: at least 1",
-                 "formats[0]: 'vmdk' is not allowed",
+                 "formats[0]: 'iso' is not allowed",
                  "install_tree: file:// is a path on the builder",
                  f"preseed: file '{tmp_path / 'missing.preseed'}' does not exist"):
         assert line in done.stderr, done.stderr

@@ -24,7 +24,7 @@ def test_a_good_request_passes_with_koji_arch_spellings():
 def test_every_problem_is_reported_at_once_naming_its_field():
     opts = {"distro": "Fedora-19", "install_tree": "file:///srv/tree",
             "kickstart": "/etc/passwd", "repos": ["file:///repo", "http://ok/"],
-            "formats": ["vmdk"], "colour": "blue", "name": "again"}
+            "formats": ["iso"], "colour": "blue", "name": "again"}
     _, problems = request.build_request("bad name", "1-2", "", ["aarch64"], opts)
     assert fields(problems) == ["arches[0]", "colour", "formats[0]", "install_tree",
                                 "kickstart", "name", "opts.name", "repos[0]", "target",

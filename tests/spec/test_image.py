@@ -79,7 +79,7 @@ def problems(data: Any, base: Path | None = None) -> list[str]:
 
 def test_every_problem_is_reported_at_once_each_naming_its_field(tmp_path: Path) -> None:
     bad = {"name": "bad name", "version": "1-2", "distro": "Debian-99",
-           "arches": ["sparc"], "install_tree": "/not/a/url", "formats": ["vmdk"],
+           "arches": ["sparc"], "install_tree": "/not/a/url", "formats": ["iso"],
            "variants": ["azure"], "disk_size": 0, "boot_test": {"timeout": 5},
            "preseed": "missing.cfg", "colour": "blue", "size": 3}
     found = problems(bad, tmp_path)
@@ -89,7 +89,7 @@ def test_every_problem_is_reported_at_once_each_naming_its_field(tmp_path: Path)
                       "preseed", "colour", "size"}
     text = "\n".join(found)
     assert "use one of: x86_64, i686" in text
-    assert "use one of: qcow2, raw.tar.xz, raw.xz" in text
+    assert "use one of: qcow2, raw.tar.xz, raw.xz, vmdk" in text
     assert "Debian versions 7 to 13 are" in text
     assert "unknown field; allowed fields:" in text
     assert "does not exist" in text
@@ -152,7 +152,7 @@ def test_example_specs_are_valid() -> None:
 def test_koji_ini_problems_are_all_reported(tmp_path: Path) -> None:
     f = tmp_path / "k.ini"
     f.write_text("[image-build]\nname = x\nversion = 1\narches = x86_64,ppc\n"
-                 "format = vmdk\ndistro = Fedora-19\ninstall_tree = http://t/\n"
+                 "format = iso\ndistro = Fedora-19\ninstall_tree = http://t/\n"
                  "kickstart = nope.ks\ndisk_size = big\nwibble = 1\n")
     with pytest.raises(SpecError) as info:
         load.load(f)
@@ -165,7 +165,7 @@ def test_koji_ini_problems_are_all_reported(tmp_path: Path) -> None:
         load.load(f)
     found = [str(p) for p in again.value.problems]
     assert "arches[1]: 'ppc' is not allowed; use one of: x86_64, i686" in found
-    assert "formats[0]: 'vmdk' is not allowed; use one of: qcow2, raw.tar.xz, raw.xz" in found
+    assert "formats[0]: 'iso' is not allowed; use one of: qcow2, raw.tar.xz, raw.xz, vmdk" in found
 
 
 def test_koji_ini_without_section(tmp_path: Path) -> None:

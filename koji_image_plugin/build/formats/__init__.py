@@ -4,10 +4,10 @@ each registering its :class:`Writer` for its :class:`ImageFormat` (``base.py``).
 from __future__ import annotations
 
 from ...spec.formats import ImageFormat
-from . import qcow2, rawtarxz, rawxz
+from . import qcow2, rawtarxz, rawxz, vmdk
 from .base import ConvertOptions, Writer
 
-__all__ = ["ConvertOptions", "Writer", "qcow2", "rawtarxz", "rawxz", "writer"]
+__all__ = ["ConvertOptions", "Writer", "qcow2", "rawtarxz", "rawxz", "vmdk", "writer"]
 
 
 def writer(fmt: ImageFormat) -> Writer:
