@@ -4,7 +4,8 @@
   ``repo`` lines replaced by the build's repos, ``url`` set to the install tree.
 - Debian: the preseed, with one ``apt-setup/localN/repository`` answer per repo (a flat
   apt repository, ``deb URL ./``), after the file's own answers, so the installer's apt
-  sources include them.
+  sources include them; and, unless it has its own partman recipe, the disk layout of
+  the build's firmware (``spec/firmware.py``).
 
 The repos are handed in as plain data: a hub build's come from Koji (the build tag's
 repo, or the request's ``repos``), a local build's from the spec.
@@ -20,6 +21,7 @@ from ..files import atomic_write
 from ..spec import kickstart
 from ..spec.arches import Arch
 from ..spec.distro import Family
+from ..spec.firmware import layout_preseed, preseed_has_layout
 from ..spec.image import ImageSpec
 from ..spec.kickstart import KickstartError, Repo
 
@@ -34,16 +36,20 @@ def prepared_text(spec: ImageSpec, arch: Arch, repos: Sequence[Repo]) -> str | N
     source = spec.install_file
     if source is None:
         return None
+    fw = spec.firmware_for(arch)
     if spec.distro.family is Family.FEDORA:
-        return kickstart.prepare(source, arch, repos, spec.tree_for(arch), spec.ksversion)
+        return kickstart.prepare(source, arch, repos, spec.tree_for(arch), spec.ksversion,
+                                 fw)
     text = kickstart.read_text(source)
+    text += "" if text.endswith("\n") else "\n"
+    if not preseed_has_layout(text):
+        text += layout_preseed(fw)
     if not repos:
         return text
     lines = [f"d-i apt-setup/local{i}/repository string {r.for_arch(arch).baseurl} ./\n"
              f"d-i apt-setup/local{i}/comment string {r.name}\n"
              for i, r in enumerate(repos)]
-    return text + ("" if text.endswith("\n") else "\n") + \
-        "# repos of the build (koji-image-plugin)\n" + "".join(lines)
+    return text + "# repos of the build (koji-image-plugin)\n" + "".join(lines)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
-"""Build architectures and what each one is called by Koji, Oz, Debian, qemu and EC2."""
+"""Build architectures: what each one is called by Koji, Oz, Debian, qemu and EC2, and
+the firmware its images may boot with."""
 
 from __future__ import annotations
 
 import enum
 from typing import NamedTuple
+
+from .firmware import BootFirmware, Firmware
 
 
 class _Names(NamedTuple):
@@ -13,11 +16,16 @@ class _Names(NamedTuple):
     qemu_system: str
     ec2: str
     serial_tty: str
+    #: the firmware an image of this arch may have, the first being the default
+    firmwares: tuple[Firmware, ...]
+    #: the UEFI firmware its boot tests run under
+    uefi_firmware: BootFirmware | None
 
 
 class Arch(enum.StrEnum):
     X86_64 = "x86_64"
     I686 = "i686"
+    AARCH64 = "aarch64"
 
     @property
     def _names(self) -> _Names:
@@ -50,6 +58,35 @@ class Arch(enum.StrEnum):
         """The serial console's tty (the one clouds log and a getty runs on)."""
         return self._names.serial_tty
 
+    @property
+    def firmwares(self) -> tuple[Firmware, ...]:
+        return self._names.firmwares
+
+    @property
+    def default_firmware(self) -> Firmware:
+        return self._names.firmwares[0]
+
+    @property
+    def uefi_firmware(self) -> BootFirmware | None:
+        """OVMF on x86_64, AAVMF on aarch64; None where no UEFI image is built."""
+        return self._names.uefi_firmware
+
+    def boot_firmwares(self, fw: Firmware) -> tuple[BootFirmware, ...]:
+        """Every firmware an image of ``fw`` is boot-tested under (hybrid: both)."""
+        out = []
+        if fw.bios and self is not Arch.AARCH64:
+            out.append(BootFirmware.SEABIOS)
+        if fw.uefi and self.uefi_firmware is not None:
+            out.append(self.uefi_firmware)
+        return tuple(out)
+
+    def qemu_machine(self, accel: str) -> list[str]:
+        """The machine (and CPU) arguments of a guest of this arch: the PC default on
+        x86, ``virt`` on aarch64 (with the host's CPU under KVM, any CPU under TCG)."""
+        if self is Arch.AARCH64:
+            return ["-machine", "virt", "-cpu", "host" if accel == "kvm" else "max"]
+        return []
+
     @classmethod
     def parse_each(cls, items: list[object]) -> list[object]:
         """Each item as this project's arch name where it is one in any spelling; the
@@ -64,16 +101,22 @@ class Arch(enum.StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Arch:
-        """Accept Koji's and distros' spellings (``i386``, ``i586``, ``amd64``)."""
-        aliases = {"i386": "i686", "i586": "i686", "amd64": "x86_64"}
+        """Accept Koji's and distros' spellings (``i386``, ``i586``, ``amd64``, ``arm64``)."""
+        aliases = {"i386": "i686", "i586": "i686", "amd64": "x86_64", "arm64": "aarch64"}
         return cls(aliases.get(text, text))
 
 
 _NAMES = {
     Arch.X86_64: _Names(oz="x86_64", deb="amd64", rpm_basearch="x86_64",
                         qemu_system="qemu-system-x86_64", ec2="x86_64",
-                        serial_tty="ttyS0"),
+                        serial_tty="ttyS0",
+                        firmwares=(Firmware.BIOS, Firmware.HYBRID, Firmware.UEFI),
+                        uefi_firmware=BootFirmware.OVMF),
     Arch.I686: _Names(oz="i386", deb="i386", rpm_basearch="i386",
                       qemu_system="qemu-system-i386", ec2="i386",
-                      serial_tty="ttyS0"),
+                      serial_tty="ttyS0", firmwares=(Firmware.BIOS,), uefi_firmware=None),
+    Arch.AARCH64: _Names(oz="aarch64", deb="arm64", rpm_basearch="aarch64",
+                         qemu_system="qemu-system-aarch64", ec2="arm64",
+                         serial_tty="ttyAMA0", firmwares=(Firmware.UEFI,),
+                         uefi_firmware=BootFirmware.AAVMF),
 }

@@ -19,6 +19,7 @@ from . import kickstart
 from .arches import Arch
 from .bootprofiles import BootProfile
 from .distro import AUTO_KEYS, Distro, Family
+from .firmware import Firmware, preseed_problem
 from .formats import ImageFormat
 from .problems import collect
 from .schema import DEFAULTS, SCHEMA
@@ -89,6 +90,8 @@ class ImageSpec:
     skip_tag: bool = False
     ksurl: str | None = None
     ksversion: str | None = None
+    #: the spec's firmware; None: each arch's default (``firmware_for``)
+    firmware: Firmware | None = None
     upload: UploadRequest | None = None
     source: str = "<spec>"
     #: False when the release is the date-based default (local mode then picks the next
@@ -103,6 +106,10 @@ class ImageSpec:
     def install_file(self) -> Path | None:
         """The kickstart or preseed the installer reads: the spec's, or the family's own."""
         return self.auto_file or self.distro.family.default_auto_file
+
+    def firmware_for(self, arch: Arch) -> Firmware:
+        """What ``arch``'s image boots with: the spec's firmware, or the arch's default."""
+        return self.firmware or arch.default_firmware
 
     def formats_for(self, variant: Variant) -> tuple[ImageFormat, ...]:
         return dict(self.variant_formats).get(variant, self.formats)
@@ -138,6 +145,7 @@ class ImageSpec:
         optional = {"target": self.target, "can_fail": [a.value for a in self.can_fail],
                     "scratch": self.scratch, "skip_tag": self.skip_tag, "ksurl": self.ksurl,
                     "ksversion": self.ksversion,
+                    "firmware": self.firmware.value if self.firmware else None,
                     "upload": self.upload.as_dict() if self.upload else None}
         out.update({k: v for k, v in optional.items() if v})
         return out
@@ -199,7 +207,29 @@ def check(data: Any, base_dir: Path | None, edge: Edge = LOCAL,
     if base_dir is not None:
         problems += _file_problems(data, base_dir, bad, allow_outside)
     problems += _cross_field_problems(data, bad)
+    if not {"firmware", "arches"} & bad:
+        problems += _firmware_problems(data)
     return problems
+
+
+def _builds(data: Mapping[str, Any]) -> list[tuple[Arch, Firmware]]:
+    """Each valid arch of a raw spec with the firmware its image would have."""
+    arches = data.get("arches")
+    given = data.get("firmware")
+    out = []
+    for a in arches if isinstance(arches, list) else []:
+        if isinstance(a, str) and a in {x.value for x in Arch}:
+            arch = Arch(a)
+            fw = Firmware(given) if given in {f.value for f in Firmware} else None
+            out.append((arch, fw or arch.default_firmware))
+    return out
+
+
+def _firmware_problems(data: Mapping[str, Any]) -> list[Problem]:
+    return [Problem("firmware", f"{fw.value} is not possible on {arch.value}, which boots "
+                    f"{' or '.join(f.value for f in arch.firmwares)}; build {arch.value} "
+                    "with a spec of its own, or remove firmware to use each arch's default")
+            for arch, fw in _builds(data) if fw not in arch.firmwares]
 
 
 def _distro_problems(data: Mapping[str, Any], distro: Distro) -> list[Problem]:
@@ -243,9 +273,25 @@ def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str],
         if key not in bad and isinstance(value, str):
             why = file_problem(base_dir, value, allow_outside)
             problems += [Problem(key, why)] if why else []
-            if not why and key == Family.FEDORA.auto_key and "ksversion" not in bad:
-                problems += kickstart.problems(base_dir / value, key, data.get("ksversion"))
+            if why or {"arches", "firmware"} & bad:
+                continue
+            builds = [(a, f) for a, f in _builds(data) if f in a.firmwares]
+            if key == Family.FEDORA.auto_key and "ksversion" not in bad:
+                problems += kickstart.problems(base_dir / value, key, data.get("ksversion"),
+                                               builds)
+            elif key == Family.DEBIAN.auto_key:
+                problems += _preseed_problems(base_dir / value, key, builds)
     return problems
+
+
+def _preseed_problems(path: Path, key: str, builds: list[tuple[Arch, Firmware]]
+                      ) -> list[Problem]:
+    try:
+        text = kickstart.read_text(path)
+    except kickstart.KickstartError as exc:
+        return [Problem(key, str(exc))]
+    whys = dict.fromkeys(preseed_problem(text, fw) for _, fw in builds)
+    return [Problem(key, f"{path}: {why}") for why in whys if why]
 
 
 #: how a user lets a spec name files outside its directory, on the command line
@@ -332,6 +378,7 @@ def from_dict(data: Any, *, source: str = "<spec>", base_dir: Path | None = None
         can_fail=tuple(Arch(a) for a in d.get("can_fail", [])),
         scratch=bool(d.get("scratch")), skip_tag=bool(d.get("skip_tag")),
         ksurl=d.get("ksurl"), ksversion=d.get("ksversion"), source=source,
+        firmware=Firmware(d["firmware"]) if d.get("firmware") else None,
         upload=UploadRequest.from_dict(d["upload"]) if d.get("upload") else None,
         release_given=bool(d.get("release")),
     )

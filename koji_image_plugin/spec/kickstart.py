@@ -6,8 +6,10 @@ first, from files in the kickstart's own directory (the SCM checkout, or the dir
 the uploaded or local file); an include that leaves it is refused. Then, as Koji does:
 every ``repo`` line of the kickstart is removed and the build's repos put in their place
 (the build tag's Koji repo, or the request's ``repos`` when it has some), and ``url`` is set
-to the install tree. What comes out is the kickstart anaconda sees, and the one kept with
-the build.
+to the install tree. The disk layout follows the build's firmware (``spec/firmware.py``):
+a kickstart without storage commands gets the layout of that firmware; one with its own
+must have the partitions the firmware boots from (or ``reqpart``/``autopart``, which make
+them). What comes out is the kickstart anaconda sees, and the one kept with the build.
 
 This module knows nothing of Koji: the builder hands it the repos as :class:`Repo` values.
 """
@@ -19,10 +21,12 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, Problem, has_control, printable, quote
 from ..files import read_regular, within
 from .arches import Arch
+from .firmware import Firmware, layout_kickstart
 
 #: a kickstart (and each file it includes) is read up to this size
 MAX_KICKSTART = 1 << 20
@@ -158,10 +162,10 @@ def read_text(path: Path) -> str:
 
 
 def prepare(path: Path, arch: Arch, repos: Sequence[Repo], install_url: str,
-            ksversion: str | None = None) -> str:
+            ksversion: str | None = None, firmware: Firmware | None = None) -> str:
     """The kickstart anaconda sees for ``arch``: ``path`` flattened and parsed at
-    ``ksversion``, its ``repo`` lines replaced by ``repos`` and ``url`` set to
-    ``install_url``."""
+    ``ksversion``, its ``repo`` lines replaced by ``repos``, ``url`` set to
+    ``install_url`` and the disk laid out for ``firmware`` (default: the arch's)."""
     from pykickstart.errors import KickstartError as ParseError
     from pykickstart.parser import KickstartParser
     from pykickstart.version import DEVEL, makeVersion, stringToVersion
@@ -178,12 +182,45 @@ def prepare(path: Path, arch: Arch, repos: Sequence[Repo], install_url: str,
         raise KickstartError(printable(f"{path}: the kickstart parser failed on it: "
                                        f"{type(exc).__name__}: {exc}")) from exc
     handler = parser.handler
+    fw = firmware or arch.default_firmware
+    if _storage(handler):
+        _check_storage(handler, fw, path)
+    else:
+        parser.readKickstartFromString("".join(line + "\n" for line in layout_kickstart(fw)))
     handler.repo.repoList = []  # delete whatever the kickstart said, as kojid does
     for repo in repos:
         handler.repo.repoList.append(handler.RepoData(
             name=repo.name, baseurl=repo.for_arch(arch).baseurl))
     handler.url(url=install_url)
     return str(handler)
+
+
+def _storage(h: Any) -> bool:
+    """Does the kickstart (pykickstart's handler ``h``) lay the disk out itself?"""
+    return bool(h.partition.partitions or h.autopart.autopart or h.reqpart.reqpart
+                or h.logvol.lvList or h.clearpart.type is not None)
+
+
+def _check_storage(h: Any, fw: Firmware, path: Path) -> None:
+    """A kickstart's own layout must boot with the build's firmware."""
+    label = h.clearpart.disklabel
+    if label and label != fw.disklabel:
+        raise KickstartError(f"{path}: clearpart --disklabel={label} cannot boot firmware "
+                             f"{fw.value}, which needs a {fw.disklabel} disk; use "
+                             f"--disklabel={fw.disklabel} or set the spec's firmware")
+    if h.reqpart.reqpart or h.autopart.autopart:
+        return  # anaconda makes the platform's boot partitions
+    mounts = {(p.mountpoint or "").lower() for p in h.partition.partitions}
+    needed = []
+    if fw is Firmware.HYBRID and "biosboot" not in mounts:
+        needed.append("part biosboot --fstype=biosboot --size=1")
+    if fw.uefi and "/boot/efi" not in mounts:
+        needed.append("part /boot/efi --fstype=efi --size=100")
+    if needed:
+        raise KickstartError(f"{path}: firmware {fw.value} boots from partitions this "
+                             f"kickstart does not make; add {' and '.join(needed)} (or "
+                             "reqpart), or remove its storage commands so the layout is "
+                             "made for you")
 
 
 def _parse_message(exc: Exception, where: list[_Line], path: Path) -> str:
@@ -198,13 +235,19 @@ def _parse_message(exc: Exception, where: list[_Line], path: Path) -> str:
     return printable(f"{spot}: the kickstart parser refused it: {what}")
 
 
-def problems(path: Path, field: str, ksversion: str | None) -> list[Problem]:
-    """A local kickstart checked as a build would prepare it (no repos, no url); with a
-    ``ksversion`` pykickstart does not know, that is the problem (reported on its own)."""
+def problems(path: Path, field: str, ksversion: str | None,
+             builds: Sequence[tuple[Arch, Firmware]] = ((Arch.X86_64, Firmware.HYBRID),)
+             ) -> list[Problem]:
+    """A local kickstart checked as a build of each (arch, firmware) would prepare it (no
+    repos, no url); with a ``ksversion`` pykickstart does not know, that is the problem
+    (reported on its own)."""
     if ksversion is not None and version_problem(ksversion):
         return []
-    try:
-        prepare(path, Arch.X86_64, (), "file:///", ksversion)
-    except KickstartError as exc:
-        return [Problem(field, str(exc))]
-    return []
+    found: list[Problem] = []
+    for arch, fw in builds:
+        try:
+            prepare(path, arch, (), "file:///", ksversion, fw)
+        except KickstartError as exc:
+            if all(p.message != str(exc) for p in found):
+                found.append(Problem(field, str(exc)))
+    return found

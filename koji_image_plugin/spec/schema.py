@@ -8,6 +8,7 @@ from typing import Any
 from .arches import Arch
 from .bootprofiles import BootProfile
 from .distro import Family
+from .firmware import Firmware
 from .formats import ImageFormat
 from .upload import UPLOAD_SCHEMA
 from .variants import Variant
@@ -53,6 +54,12 @@ SCHEMA: dict[str, Any] = {
                    "description": "Fedora-NN, Fedora-rawhide or Debian-NN"},
         "arches": {"type": "array", "minItems": 1, "uniqueItems": True,
                    "items": {"enum": [a.value for a in Arch]}},
+        "firmware": {"enum": [f.value for f in Firmware],
+                     "description": "what the image boots with: bios (MBR), uefi (GPT + "
+                                    "EFI system partition) or hybrid (GPT with a BIOS boot "
+                                    "partition and an ESP); default: "
+                                    + ", ".join(f"{a.value} {a.default_firmware.value}"
+                                                for a in Arch)},
         "install_tree": {"type": "string", "minLength": 1, "maxLength": MAX_URL,
                          "description": "install tree URL; $arch becomes x86_64/i686, "
                                         "$basearch the distro's name (amd64, i386, ...)"},

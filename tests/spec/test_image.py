@@ -88,7 +88,7 @@ def test_every_problem_is_reported_at_once_each_naming_its_field(tmp_path: Path)
                       "formats[0]", "variants[0]", "disk_size", "boot_test.timeout",
                       "preseed", "colour", "size"}
     text = "\n".join(found)
-    assert "use one of: x86_64, i686" in text
+    assert "use one of: x86_64, i686, aarch64" in text
     assert "use one of: qcow2, raw.tar.xz, raw.xz, vmdk" in text
     assert "Debian versions 7 to 13 are" in text
     assert "unknown field; allowed fields:" in text
@@ -164,7 +164,7 @@ def test_koji_ini_problems_are_all_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as again:
         load.load(f)
     found = [str(p) for p in again.value.problems]
-    assert "arches[1]: 'ppc' is not allowed; use one of: x86_64, i686" in found
+    assert "arches[1]: 'ppc' is not allowed; use one of: x86_64, i686, aarch64" in found
     assert "formats[0]: 'iso' is not allowed; use one of: qcow2, raw.tar.xz, raw.xz, vmdk" in found
 
 

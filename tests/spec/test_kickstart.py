@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ from pykickstart.parser import KickstartParser
 from pykickstart.version import DEVEL, makeVersion
 
 from koji_image_plugin.build import installfile
+from koji_image_plugin.errors import SpecError
 from koji_image_plugin.spec import image, kickstart
 from koji_image_plugin.spec.arches import Arch
+from koji_image_plugin.spec.firmware import layout_preseed
 from koji_image_plugin.spec.kickstart import KickstartError, Repo
 
 KS = """\
@@ -205,12 +208,13 @@ def test_the_prepared_file_per_arch_for_kickstart_and_preseed(tmp_path: Path) ->
     deb = image.from_dict({**data, "distro": "Debian-12", "preseed": "d.preseed",
                            "repos": ["http://extra/$arch/"]}, base_dir=tmp_path)
     text = installfile.prepared_text(deb, Arch.X86_64, kickstart.override_repos(deb.repos))
-    assert text == ("d-i passwd/root-login boolean false\n"
+    layout = layout_preseed(deb.firmware_for(Arch.X86_64))
+    assert text == ("d-i passwd/root-login boolean false\n" + layout +
                     "# repos of the build (koji-image-plugin)\n"
                     "d-i apt-setup/local0/repository string http://extra/x86_64/ ./\n"
                     "d-i apt-setup/local0/comment string koji-override-0\n")
     no_repos = installfile.prepared_text(deb, Arch.X86_64, ())
-    assert no_repos == "d-i passwd/root-login boolean false"
+    assert no_repos == "d-i passwd/root-login boolean false\n" + layout
 
 
 def test_a_local_spec_may_not_pin_a_koji_repo(tmp_path: Path) -> None:
@@ -224,7 +228,10 @@ def test_a_local_spec_may_not_pin_a_koji_repo(tmp_path: Path) -> None:
 def test_a_preseed_that_is_not_text_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "d.preseed").write_bytes(b"d-i x string \xff\xfe\n")
     data = {k: v for k, v in FEDORA.items() if k != "kickstart"}
-    deb = image.from_dict({**data, "distro": "Debian-12", "preseed": "d.preseed"},
-                          base_dir=tmp_path)
+    deb = {**data, "distro": "Debian-12", "preseed": "d.preseed"}
+    with pytest.raises(SpecError, match=r"preseed: .*d.preseed: not UTF-8 text \(byte 13\)"):
+        image.from_dict(deb, base_dir=tmp_path)
+    spec = image.from_dict(deb)  # a hub request: the builder reads the file
     with pytest.raises(KickstartError, match=r"d.preseed: not UTF-8 text \(byte 13\)"):
-        installfile.prepared_text(deb, Arch.X86_64, ())
+        installfile.prepared_text(replace(spec, auto_file=tmp_path / "d.preseed"),
+                                  Arch.X86_64, ())
