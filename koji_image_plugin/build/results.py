@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec.arches import Arch
+from ..spec.firmware import Firmware
 from ..spec.formats import ImageFormat
 from ..spec.image import ImageSpec
 from ..spec.variants import Variant
@@ -42,11 +43,14 @@ class ImageFile:
     format: ImageFormat
     size: int
     sha256: str
+    #: what the image boots with (records written before firmware was one: BIOS)
+    firmware: Firmware = Firmware.BIOS
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "arch": self.arch.value, "variant": self.variant.value,
                 "format": self.format.value, "size": self.size, "sha256": self.sha256,
-                "koji_archive_type": self.format.koji_archive_type}
+                "koji_archive_type": self.format.koji_archive_type,
+                "firmware": self.firmware.value}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ImageFile:
@@ -54,7 +58,8 @@ class ImageFile:
         try:
             return cls(file=str(data["file"]), arch=Arch(data["arch"]),
                        variant=Variant(data["variant"]), format=ImageFormat(data["format"]),
-                       size=int(data["size"]), sha256=str(data["sha256"]))
+                       size=int(data["size"]), sha256=str(data["sha256"]),
+                       firmware=Firmware(data.get("firmware", Firmware.BIOS.value)))
         except KeyError as exc:
             raise ValueError(f"an image record has no {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
@@ -78,6 +83,8 @@ class BootResult:
     checks: tuple[Check, ...] = ()
     #: the checks' lines and the probe's output, in the log dir
     checks_log: str = ""
+    #: the firmware it booted under (``seabios``, ``ovmf``, ``aavmf``)
+    firmware: str = "seabios"
     #: machine-id and ssh host key fingerprints, to compare boots of one image (not
     #: recorded)
     identity: tuple[str, frozenset[str]] = field(default=("", frozenset()), repr=False,

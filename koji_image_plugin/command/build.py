@@ -20,6 +20,7 @@ from ..spec import hostconfig
 from ..spec.arches import Arch
 from ..spec.bootprofiles import BootProfile
 from ..spec.distro import Family
+from ..spec.firmware import Firmware
 from ..spec.formats import disk_format
 from ..spec.image import BootTest
 from ..spec.kickstart import override_repos
@@ -105,6 +106,11 @@ def cmd_boot_test(args: argparse.Namespace, cancel: threading.Event) -> int:
     if fmt is None:
         raise InputError(f"IMAGE: {image.name} is not a qcow2 or raw disk; "
                              "boot the .qcow2 (or unpack a .raw.xz first)")
+    arch = Arch(args.arch)
+    fw = Firmware(args.firmware) if args.firmware else arch.default_firmware
+    if fw not in arch.firmwares:
+        raise InputError(f"--firmware: {arch.value} images boot "
+                         f"{' or '.join(f.value for f in arch.firmwares)}, not {fw.value}")
     cfg = host(args)
     variant = Variant.EC2 if f"-{Variant.EC2.name_tag}-" in image.name else Variant.GENERIC
     profiles = [BootProfile(p) for p in args.cloud] if args.cloud else variant.profiles
@@ -114,15 +120,18 @@ def cmd_boot_test(args: argparse.Namespace, cancel: threading.Event) -> int:
     failed, results = 0, []
     with tempfile.TemporaryDirectory(prefix="koji-image-boot-", dir=cfg.workdir) as tmp:
         runner = Runner(logs, log, cancel)
-        for profile in profiles:
-            req = run.Request(image=image, image_format=fmt, arch=Arch(args.arch),
-                              variant=variant.value, profile=profile,
-                              timeout=args.timeout, leftovers=bt.leftovers,
-                              user=args.user, default_user=Family.DEBIAN.cloud_user)
-            results.append(run.boot(req, cfg, runner, Path(tmp), logs, f"boot-{profile}"))
+        for boot_fw in arch.boot_firmwares(fw):
+            for profile in profiles:
+                req = run.Request(image=image, image_format=fmt, arch=arch,
+                                  variant=variant.value, profile=profile,
+                                  timeout=args.timeout, leftovers=bt.leftovers,
+                                  user=args.user, default_user=Family.DEBIAN.cloud_user,
+                                  firmware=boot_fw)
+                results.append(run.boot(req, cfg, runner, Path(tmp), logs,
+                                        f"boot-{profile}-{boot_fw}"))
     for result in compare(results):
-        print(f"{image.name} as {result.profile}: {'PASS' if result.passed else 'FAIL'} "
-              f"in {result.seconds:.0f} s")
+        print(f"{image.name} as {result.profile} under {result.firmware}: "
+              f"{'PASS' if result.passed else 'FAIL'} in {result.seconds:.0f} s")
         for check in result.checks:
             print(f"  {check.line()}")
         failed += not result.passed

@@ -14,6 +14,7 @@ from ..release.drop import BASE_URL_RE, BUG_URL_RE, PRODUCT_RE
 from ..spec import hostconfig
 from ..spec.arches import Arch
 from ..spec.bootprofiles import BootProfile
+from ..spec.firmware import Firmware
 from ..spec.formats import ImageFormat
 from ..spec.schema import USER_RE
 from ..spec.upload import CLOUD_RE, REGION_RE, Cloud
@@ -161,6 +162,11 @@ def parser() -> argparse.ArgumentParser:
                                    "password auth, leftovers, time sync, serial getty).")
     t.add_argument("image", type=Path, metavar="IMAGE")
     t.add_argument("--arch", default=Arch.X86_64.value, choices=[a.value for a in Arch])
+    t.add_argument("--firmware", choices=[f.value for f in Firmware],
+                   help="what the image boots with; it is booted under each firmware that "
+                        "boots it (hybrid: SeaBIOS and OVMF). Default: the arch's ("
+                        + ", ".join(f"{a.value} {a.default_firmware.value}" for a in Arch)
+                        + ")")
     t.add_argument("--cloud", action="append", choices=[p.value for p in BootProfile],
                    metavar="PROFILE", help="boot as this cloud (repeatable; one of "
                    f"{', '.join(p.value for p in BootProfile)}; default: the clouds of "

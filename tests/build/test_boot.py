@@ -5,6 +5,7 @@ namespace (root). The guests themselves: tests/build/test_vm*.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import socket
@@ -15,12 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from koji_image_plugin.build.boot import checks, machine, metadata, netns, relay, run
+from koji_image_plugin.build.boot import (
+    checks,
+    firmware,
+    machine,
+    metadata,
+    netns,
+    relay,
+    run,
+)
 from koji_image_plugin.build.boot.instance import Instance
 from koji_image_plugin.build.boot.schedule import compare
 from koji_image_plugin.build.results import BootResult
+from koji_image_plugin.errors import BootTestError
 from koji_image_plugin.spec.arches import Arch
 from koji_image_plugin.spec.bootprofiles import BootProfile
+from koji_image_plugin.spec.firmware import BootFirmware
 from koji_image_plugin.spec.hostconfig import HostConfig
 from koji_image_plugin.units import GiB
 from tests.conftest import is_root
@@ -51,6 +62,7 @@ GOOD = {
     "leftovers": "",
     "time_sync": "systemd-timesyncd active\nchrony inactive",
     "getty": "active",
+    "firmware": "bios",
 }
 #: one fault per check: the facts it changes, and words the FAIL line must say
 FAULTS = [
@@ -74,6 +86,8 @@ FAULTS = [
     ("leftovers", {"leftovers": "/var/log/installer"}, "/var/log/installer"),
     ("time-sync", {"time_sync": "systemd-timesyncd inactive"}, "is active"),
     ("serial-getty", {"getty": "inactive"}, "serial-getty@ttyS0 inactive"),
+    ("firmware", {"firmware": "uefi 64"}, "the kernel reports UEFI (64-bit) firmware; the "
+     "boot was under BIOS"),
 ]
 
 
@@ -85,8 +99,19 @@ def test_good_facts_pass_every_check() -> None:
     found = checks.evaluate(probe_output(GOOD), EXP)
     assert [c.name for c in found] == [
         "cloud-init", "metadata", "hostname-resolves", "root-grew", "units",
-        "new-identity", "password-auth", "leftovers", "time-sync", "serial-getty"]
+        "new-identity", "password-auth", "leftovers", "time-sync", "serial-getty",
+        "firmware"]
     assert all(c.passed for c in found), [c.line() for c in found if not c.passed]
+
+
+def test_a_uefi_boot_wants_the_kernel_to_see_uefi() -> None:
+    uefi = dataclasses.replace(EXP, uefi=True)
+    found = {c.name: c for c in checks.evaluate(probe_output(
+        {**GOOD, "firmware": "uefi 64"}), uefi)}
+    assert found["firmware"].line() == "PASS firmware: booted by UEFI (64-bit) firmware"
+    found = {c.name: c for c in checks.evaluate(probe_output(GOOD), uefi)}
+    assert found["firmware"].line() == ("FAIL firmware: the kernel reports BIOS firmware; "
+                                        "the boot was under UEFI")
 
 
 @pytest.mark.parametrize(("name", "change", "words"), FAULTS,
@@ -111,10 +136,10 @@ def test_the_probe_script_is_valid_shell_and_expands_the_leftover_globs(
     assert "for g in /var/log/*installer*; do" in script
 
 
-def boot(profile: str, mid: str, keys: frozenset[str]) -> BootResult:
+def boot(profile: str, mid: str, keys: frozenset[str], fw: str = "seabios") -> BootResult:
     chk = (checks.Check("ssh-login", True, "ok"), checks.Check("new-identity", True, "ok"))
     return BootResult("x.qcow2", "x86_64", "generic", True, 1.0, "tcg", "ok", "c.log",
-                      profile=profile, checks=chk, identity=(mid, keys))
+                      profile=profile, checks=chk, identity=(mid, keys), firmware=fw)
 
 
 def test_two_boots_of_one_image_with_one_identity_fail_new_identity() -> None:
@@ -123,9 +148,15 @@ def test_two_boots_of_one_image_with_one_identity_fail_new_identity() -> None:
                    boot("eucalyptus", "m3", frozenset({"k3"}))])
     assert [b.passed for b in out] == [False, False, True]
     line = next(c for c in out[0].checks if c.name == "new-identity").line()
-    assert line.startswith("FAIL new-identity: the same machine-id as the nocloud boot")
+    assert line.startswith("FAIL new-identity: the same machine-id as the nocloud under "
+                           "seabios boot")
     keys = compare([boot("a", "m1", frozenset({"k1"})), boot("b", "m2", frozenset({"k1"}))])
     assert not keys[1].passed and "ssh host keys" in keys[1].detail
+    # the same profile under two firmwares: two instances, each must be new
+    fws = compare([boot("nocloud", "m1", frozenset({"k1"})),
+                   boot("nocloud", "m1", frozenset({"k2"}), "ovmf")])
+    assert [b.passed for b in fws] == [False, False]
+    assert "the same machine-id as the nocloud under ovmf boot" in fws[0].detail
 
 
 def test_console_user_is_the_one_cloud_init_gave_the_keys_to() -> None:
@@ -265,6 +296,45 @@ def test_qemu_argv_of_each_profile(profile: BootProfile, tmp_path: Path) -> None
         assert nic.endswith("relay.py 127.0.0.1 4242")
     else:
         assert "guestfwd" not in nic
+    assert "pflash" not in text and "-machine" not in argv  # SeaBIOS, the PC
+
+
+@pytest.mark.parametrize("arch,fw,code,machine_args", [
+    (Arch.X86_64, BootFirmware.OVMF, "/usr/share/OVMF/OVMF_CODE_4M.fd", []),
+    (Arch.AARCH64, BootFirmware.AAVMF, "/usr/share/AAVMF/AAVMF_CODE.fd",
+     ["-machine", "virt", "-cpu", "max"]),
+])
+def test_a_uefi_boot_has_the_code_read_only_and_its_own_variables(
+        arch: Arch, fw: BootFirmware, code: str, machine_args: list[str],
+        tmp_path: Path) -> None:
+    inst = Instance(BootProfile.NOCLOUD, "iid", "ki-x", "02:00:00:00:00:01", tmp_path / "k",
+                    "key")
+    copies = [firmware.variables(fw, tmp_path / d) for d in ("a", "b")
+              if (tmp_path / d).mkdir() is None]
+    assert copies[0] != copies[1] and all(c is not None and c.is_file() for c in copies)
+    assert copies[0] is not None and \
+        copies[0].read_bytes() == firmware.FILES[fw].vars.read_bytes()
+    b = machine.Boot(arch, inst, tmp_path / "o.qcow2", tmp_path / "c.log", 2222,
+                     tmp_path / "seed.iso", None, fw, copies[0])
+    argv = machine.qemu_argv(b, HostConfig(domain_type="qemu"))
+    assert argv[0] == arch.qemu_system
+    assert argv[3:3 + len(machine_args)] == machine_args
+    drives = [argv[i + 1] for i, a in enumerate(argv) if a == "-drive" and
+              "pflash" in argv[i + 1]]
+    assert drives == [f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+                      f"if=pflash,format=raw,unit=1,file={copies[0]}"]
+
+
+def test_a_missing_uefi_firmware_names_its_package(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    files = firmware.FILES[BootFirmware.OVMF]
+    monkeypatch.setitem(firmware.FILES, BootFirmware.OVMF,
+                        files._replace(vars=tmp_path / "absent.fd"))
+    with pytest.raises(BootTestError, match=r"^ovmf: .*absent.fd is missing; install "
+                       r"Debian's ovmf package \(scripts/setup.sh does\)$"):
+        firmware.variables(BootFirmware.OVMF, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert firmware.variables(BootFirmware.SEABIOS, tmp_path) is None
 
 
 @pytest.mark.skipif(not is_root(), reason="network namespaces need root")

@@ -51,11 +51,13 @@ def spec_file(tmp_path: Path, **fields: Any) -> Path:
 
 #: every check a profile boot makes, in the verdict's order
 CHECKS = ["ssh-login", "cloud-init", "metadata", "hostname-resolves", "root-grew", "units",
-          "new-identity", "password-auth", "leftovers", "time-sync", "serial-getty"]
+          "new-identity", "password-auth", "leftovers", "time-sync", "serial-getty",
+          "firmware"]
 
 
 def check_build(out: Path, arch: str, expect: dict[str, list[str]],
-                profiles: dict[str, list[str]]) -> dict[str, Any]:
+                profiles: dict[str, list[str]], firmwares: tuple[str, ...] = ("seabios",)
+                ) -> dict[str, Any]:
     manifest = json.loads((out / "manifest.json").read_text())
     files = {i["file"]: i for i in manifest["images"]}
     for variant, formats in expect.items():
@@ -70,14 +72,16 @@ def check_build(out: Path, arch: str, expect: dict[str, list[str]],
     done = subprocess.run(["sha256sum", "-c", "CHECKSUM"], cwd=out, capture_output=True,
                           text=True)
     assert done.returncode == 0 and done.stdout.count(": OK") == len(files), done.stdout
-    boots = {(b["variant"], b["profile"]): b for b in manifest["boot_tests"]}
-    assert sorted(boots) == sorted((v, p) for v, ps in profiles.items() for p in ps)
+    boots = {(b["variant"], b["profile"], b["firmware"]): b for b in manifest["boot_tests"]}
+    assert sorted(boots) == sorted((v, p, f) for v, ps in profiles.items() for p in ps
+                                   for f in firmwares)
     for b in boots.values():
         assert [c["name"] for c in b["checks"]] == CHECKS, b
         assert b["passed"], [c for c in b["checks"] if not c["passed"]]
         assert (out / "logs" / b["console_log"]).read_text().strip()
         assert "PASS root-grew" in (out / "logs" / b["checks_log"]).read_text()
-        print(f"{arch} {b['variant']} as {b['profile']}: {b['seconds']} s")
+        print(f"{arch} {b['variant']} as {b['profile']} under {b['firmware']}: "
+              f"{b['seconds']} s")
     assert manifest["boot_test_passed"] is True
     info = manifest["arches"][arch]
     names = {p["name"] for p in info["packages"]}
@@ -218,9 +222,9 @@ def test_boot_test_fails_for_a_disk_that_does_not_boot(tmp_path: Path) -> None:
                       conf=conf, cwd=tmp_path, timeout=200)
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("noboot.qcow2 as nocloud: FAIL in "), lines
+    assert lines[0].startswith("noboot.qcow2 as nocloud under seabios: FAIL in "), lines
     # SeaBIOS says nothing on the serial port: the diagnosis says so
     assert lines[1].startswith("  FAIL ssh-login: no ssh login as debian within 30 s: the "
                                "guest printed nothing on its serial console"), lines
-    assert (tmp_path / "noboot.qcow2.boot-logs" / "boot-nocloud-console.log").exists()
+    assert (tmp_path / "noboot.qcow2.boot-logs" / "boot-nocloud-seabios-console.log").exists()
     assert host_state() == before

@@ -106,7 +106,7 @@ def test_hub_refuses_bad_requests_naming_the_field_and_queues_nothing(
 def test_hub_reports_every_problem_of_a_request_at_once(hub: Any) -> None:
     session = client_session(hub, "releng", "releng-pw")
     with pytest.raises(koji.ParameterError) as exc:
-        session.cloudImageBuild("bad name", "1-2", "f19", ["aarch64"],
+        session.cloudImageBuild("bad name", "1-2", "f19", ["ppc64le"],
                                 dict(GOOD, install_tree="file:///srv", formats=["iso"],
                                      preseed="/etc/shadow", repos=["file:///r"]))
     message = str(exc.value)
@@ -133,12 +133,12 @@ def test_cli_refuses_a_bad_request_before_contacting_the_hub(hub: Any, cli_conf:
                                                                tmp_path: Path) -> None:
     t0 = time.monotonic()
     done = run_cli(cli_conf, "releng", "wrong-password", "cloud-image-build",
-                   "Test-Cloud-Base", "12", "f19", "file:///srv/tree", "aarch64",
+                   "Test-Cloud-Base", "12", "f19", "file:///srv/tree", "ppc64le",
                    "--distro", "Debian-12", "--format", "iso", "--disk-size", "0",
                    "--kickstart", str(tmp_path / "missing.preseed"))
     elapsed = time.monotonic() - t0
     assert done.returncode == 2, done
-    for line in ("arches[0]: 'aarch64' is not allowed; use one of: x86_64, i686",
+    for line in ("arches[0]: 'ppc64le' is not allowed; use one of: x86_64, i686, aarch64",
                  "disk_size: 0 is out of range: at least 1",
                  "formats[0]: 'iso' is not allowed",
                  "install_tree: file:// is a path on the builder",
@@ -313,8 +313,9 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
     assert check.returncode == 0, check.stdout + check.stderr
     logs = Path(hub.topdir) / "packages/Test-Cloud-Base/12/1/data/logs/image/x86_64"
     assert {"install-console-x86_64.log", "oz-x86_64.log", "cloud-image.log",
-            "boot-x86_64-generic-nocloud-console.log",
-            "boot-x86_64-generic-nocloud-checks.log"} <= {p.name for p in logs.iterdir()}
+            "boot-x86_64-generic-nocloud-seabios-console.log",
+            "boot-x86_64-generic-nocloud-seabios-checks.log"} <= {
+                p.name for p in logs.iterdir()}
 
     info = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-info",
                    "Test-Cloud-Base-12-1")

@@ -15,7 +15,9 @@ The checks, in the order of the verdict:
 - ``password-auth``: sshd refuses passwords (``sshd -T``);
 - ``leftovers``: none of the spec's build leftovers exist;
 - ``time-sync``: a time sync service is active;
-- ``serial-getty``: a getty runs on the serial console.
+- ``serial-getty``: a getty runs on the serial console;
+- ``firmware``: the kernel was started by the firmware under test (``/sys/firmware/efi``
+  exists under UEFI, not under BIOS).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Expected:
     image_size: int
     leftovers: tuple[str, ...]
     serial_tty: str
+    #: booted under UEFI firmware (else BIOS)
+    uefi: bool = False
 
 
 def probe_script(exp: Expected, wait: int) -> str:
@@ -90,6 +94,8 @@ s leftovers; for g in {globs}; do for f in $g; do \
 if test -e "$f" || test -L "$f"; then echo "$f"; fi; done; done
 s time_sync; for u in {units}; do echo "$u $(systemctl is-active "$u.service" 2>&1)"; done
 s getty; systemctl is-active {shlex.quote(f"serial-getty@{exp.serial_tty}.service")} 2>&1
+s firmware; if test -d /sys/firmware/efi; then echo "uefi $(cat \
+/sys/firmware/efi/fw_platform_size 2>/dev/null)"; else echo bios; fi
 """
 
 
@@ -240,9 +246,20 @@ def check_getty(f: Mapping[str, str], exp: Expected) -> Check:
     return Check("serial-getty", state == "active", f"{unit} {state}")
 
 
+def check_firmware(f: Mapping[str, str], exp: Expected) -> Check:
+    words = f.get("firmware", "").split() or ["unknown"]
+    want = "uefi" if exp.uefi else "bios"
+    said = "UEFI" + (f" ({words[1]}-bit)" if words[1:] else "") if words[0] == "uefi" \
+        else words[0].upper()
+    if words[0] != want:
+        return Check("firmware", False, f"the kernel reports {said} firmware; the boot "
+                     f"was under {want.upper()}")
+    return Check("firmware", True, f"booted by {said} firmware")
+
+
 CHECKS = (check_cloud_init, check_metadata, check_resolves, check_root_grew, check_units,
           check_identity, check_password_auth, check_leftovers, check_time_sync,
-          check_getty)
+          check_getty, check_firmware)
 
 
 def evaluate(output: str, exp: Expected) -> list[Check]:

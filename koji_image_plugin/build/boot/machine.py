@@ -10,7 +10,8 @@ network say about the cloud it runs in.
 - cloudstack: CloudStack's DMI product, the virtual router being the DHCP server.
 
 Every guest has one virtio NIC on qemu's user network with its ssh port forwarded to
-loopback. Host tools: qemu-system-*.
+loopback, and boots with the firmware under test (``firmware.py``: SeaBIOS, or OVMF /
+AAVMF with its own copy of the variable store). Host tools: qemu-system-*.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from pathlib import Path
 
 from ...spec.arches import Arch
 from ...spec.bootprofiles import BootProfile
+from ...spec.firmware import BootFirmware
 from ...spec.hostconfig import HostConfig
-from . import relay
+from . import firmware, relay
 from .instance import Instance
 from .metadata import IMDS_ADDRESS
 
@@ -49,6 +51,9 @@ class Boot:
     drive: Path | None = None
     #: the loopback port of the metadata server the guest's 169.254.169.254:80 reaches
     imds_port: int | None = None
+    firmware: BootFirmware = BootFirmware.SEABIOS
+    #: this boot's copy of the UEFI variable store
+    vars_copy: Path | None = None
 
 
 def guest_ip(profile: BootProfile) -> str:
@@ -108,6 +113,8 @@ def qemu_argv(boot: Boot, host: HostConfig) -> list[str]:
     return [
         boot.arch.qemu_system,
         "-accel", host.accel,
+        *boot.arch.qemu_machine(host.accel),
+        *firmware.argv(boot.firmware, boot.vars_copy),
         "-m", str(host.boot_memory_mb),
         "-smp", str(host.boot_cpus),
         "-display", "none",

@@ -27,11 +27,12 @@ from ...errors import BootTestError
 from ...runner import Runner
 from ...spec.arches import Arch
 from ...spec.bootprofiles import BootProfile
+from ...spec.firmware import BootFirmware
 from ...spec.hostconfig import HostConfig
 from ...units import GiB
 from ..console import clean_console
 from ..results import BootResult
-from . import checks, diagnose, instance, machine, metadata, netns, seeds, ssh
+from . import checks, diagnose, firmware, instance, machine, metadata, netns, seeds, ssh
 from .seeds import USER_DATA
 
 #: how much bigger than the image the instance's disk is (the root must grow into it)
@@ -58,6 +59,7 @@ class Request:
     #: the cloud user to log in as; None: the one cloud-init names, else ``default_user``
     user: str | None
     default_user: str
+    firmware: BootFirmware = BootFirmware.SEABIOS
 
 
 def free_port() -> int:
@@ -113,7 +115,8 @@ class _Guest:
                 ssh_port = CLOUDSTACK_SSH_PORT
             self.ssh_port = ssh_port
             boot = machine.Boot(req.arch, inst, overlay, self.console, ssh_port, drive,
-                                imds_port)
+                                imds_port, req.firmware,
+                                firmware.variables(req.firmware, tmp))
             argv = machine.qemu_argv(boot, self.host)
             if req.profile is BootProfile.CLOUDSTACK:
                 argv = [*netns.WRAP, *argv]
@@ -201,7 +204,7 @@ def boot(req: Request, host: HostConfig, runner: Runner, workdir: Path, logdir: 
             if user is not None:
                 exp = checks.Expected(req.profile, guest.inst.instance_id,
                                       guest.inst.hostname, size, req.leftovers,
-                                      req.arch.serial_tty)
+                                      req.arch.serial_tty, req.firmware.uefi)
                 output = guest.probe(exp, user, deadline)
                 found = [checks.Check("ssh-login", True, f"logged in as {user} after "
                                       f"{login_at:.0f} s"), *checks.evaluate(output, exp)]
@@ -222,8 +225,9 @@ def boot(req: Request, host: HostConfig, runner: Runner, workdir: Path, logdir: 
         probe_log.write_text("\n".join(c.line() for c in found) + "\n\n" + output)
         passed = all(c.passed for c in found)
         failed = [c.name for c in found if not c.passed]
-        detail = (f"{req.profile.label}: " + (f"{len(found)} checks passed" if passed else
-                                              f"FAILED {', '.join(failed)}")
+        detail = (f"{req.profile.label} under {req.firmware.label}: "
+                  + (f"{len(found)} checks passed" if passed else
+                     f"FAILED {', '.join(failed)}")
                   + (f"; metadata server: {served}" if served else "")
                   + ("" if user is None else "; powered off" if halted else
                      f"; did not power off in {POWEROFF_WAIT} s"))
@@ -231,6 +235,7 @@ def boot(req: Request, host: HostConfig, runner: Runner, workdir: Path, logdir: 
                           passed=passed, seconds=round(elapsed, 1), accel=host.accel,
                           detail=detail, console_log=console_log.name,
                           profile=req.profile.value, checks=tuple(found),
-                          checks_log=probe_log.name, identity=checks.identity(output))
+                          checks_log=probe_log.name, identity=checks.identity(output),
+                          firmware=req.firmware.value)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,7 @@
-"""The boot tests of one arch: every variant booted as each of its profiles, a boot
-started as soon as its image is written, several guests at once where the host has the
-cores (``[boot] guests``).
+"""The boot tests of one arch: every variant booted as each of its profiles under each
+firmware its image claims (a hybrid image under SeaBIOS and OVMF), a boot started as
+soon as its image is written, several guests at once where the host has the cores
+(``[boot] guests``).
 
 The boots of one image are compared when all are done: two instances of it that share a
 machine-id or ssh host keys fail their ``new-identity`` check.
@@ -41,24 +42,29 @@ class Boots:
 
     def submit(self, variant: Variant, image: Path, image_format: str,
                workdir: Path) -> None:
-        """Boot ``image`` (the variant's qcow2, or its raw disk) as each profile."""
+        """Boot ``image`` (the variant's qcow2, or its raw disk) as each profile, under
+        each firmware."""
         bt = self.spec.boot_test
-        for profile in bt.profiles_for(variant):
-            req = run.Request(image=image, image_format=image_format, arch=self.arch,
-                              variant=variant.value, profile=profile, timeout=bt.timeout,
-                              leftovers=bt.leftovers, user=bt.user,
-                              default_user=self.spec.distro.family.cloud_user)
-            fut = self.pool.submit(self._one, req, workdir)
-            self.futures.append((variant, fut))
+        fws = self.arch.boot_firmwares(self.spec.firmware_for(self.arch))
+        for fw in fws:
+            for profile in bt.profiles_for(variant):
+                req = run.Request(image=image, image_format=image_format, arch=self.arch,
+                                  variant=variant.value, profile=profile,
+                                  timeout=bt.timeout, leftovers=bt.leftovers, user=bt.user,
+                                  default_user=self.spec.distro.family.cloud_user,
+                                  firmware=fw)
+                fut = self.pool.submit(self._one, req, workdir)
+                self.futures.append((variant, fut))
 
     def _one(self, req: run.Request, workdir: Path) -> BootResult:
         with self.lock:
             self.first = self.first or time.monotonic()
-        name = f"boot-{self.arch}-{req.variant}-{req.profile}"
+        name = f"boot-{self.arch}-{req.variant}-{req.profile}-{req.firmware}"
         self.report("boot-test", f"{req.variant}: booting {req.image.name} as "
-                    f"{req.profile.label} ({self.host.accel}, timeout {req.timeout} s)")
+                    f"{req.profile.label} under {req.firmware.label} ({self.host.accel}, "
+                    f"timeout {req.timeout} s)")
         result = run.boot(req, self.host, self.runner, workdir, self.logdir, name)
-        self.report("boot-test", f"{req.variant} as {req.profile}: "
+        self.report("boot-test", f"{req.variant} as {req.profile} ({req.firmware}): "
                     f"{'PASS' if result.passed else 'FAIL'} in {result.seconds:.0f} s: "
                     f"{result.detail}")
         for check in result.checks:
@@ -93,18 +99,22 @@ class Boots:
         return (self.last - self.first) if self.first and self.last else 0.0
 
 
+def name(b: BootResult) -> str:
+    """A boot of an image, as its verdicts name it (``ec2 under ovmf``)."""
+    return f"{b.profile} under {b.firmware}"
+
+
 def compare(boots: list[BootResult]) -> list[BootResult]:
     """Fail ``new-identity`` of the boots of one image that share an identity."""
-    clashes = checks.distinct([(b.profile, b.identity) for b in boots if b.checks[1:]])
+    clashes = checks.distinct([(name(b), b.identity) for b in boots if b.checks[1:]])
     out = []
     for b in boots:
-        if b.profile not in clashes:
+        clash = clashes.get(name(b))
+        if clash is None:
             out.append(b)
             continue
-        new = tuple(checks.Check(c.name, False, f"{clashes[b.profile]} (not made for "
-                                                f"this instance)")
+        new = tuple(checks.Check(c.name, False, f"{clash} (not made for this instance)")
                     if c.name == "new-identity" else c for c in b.checks)
         out.append(dataclasses.replace(
-            b, checks=new, passed=False,
-            detail=f"{b.detail}; new-identity FAILED: {clashes[b.profile]}"))
+            b, checks=new, passed=False, detail=f"{b.detail}; new-identity FAILED: {clash}"))
     return out
