@@ -135,6 +135,9 @@ class FaultProxy:
         self.upstream = upstream
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str, int]] = []
+        #: the parameters of each query-protocol (EC2) request, as sent: moto keeps only
+        #: some of them (RegisterImage's BootMode, for one)
+        self.params: list[tuple[str, dict[str, str]]] = []
         self.imports: dict[str, ImportTask] = {}
         self.import_fails = False
         self.release = threading.Event()
@@ -196,6 +199,10 @@ class FaultProxy:
         body = h.rfile.read(length) if length else b""
         op = _operation(h.command, h.path, body, h.headers)
         region = _region(h.headers)
+        if body.startswith(b"Action=") or b"&Action=" in body:
+            with self.lock:
+                self.params.append((op, {k: v[0] for k, v in
+                                         urllib.parse.parse_qs(body.decode()).items()}))
         rule = self._match(op, region)
         if rule and rule.action == "cut":
             self.log.append((op, region, 0))

@@ -21,6 +21,7 @@ from ..files import within
 from ..runner import Runner
 from ..spec import records
 from ..spec.arches import Arch
+from ..spec.firmware import Firmware
 from ..spec.formats import ImageFormat
 from ..spec.hostconfig import HostConfig
 from ..spec.image import ImageSpec, image_file_name
@@ -43,6 +44,7 @@ IMAGE_RECORD: dict[str, Any] = {
         "format": {"enum": [f.value for f in ImageFormat]},
         "size": {"type": "integer", "minimum": 0},
         "sha256": records.SHA256,
+        "firmware": {"enum": [f.value for f in Firmware]},
     },
 }
 #: A boot verdict as records give it.

@@ -171,7 +171,7 @@ class Pipeline:
 
         def image(d: Done) -> ImageFile:
             return ImageFile(d.job.dest.name, arch, variant_of[d.job.dest], d.job.fmt,
-                             d.digest.size, d.digest.sha256)
+                             d.digest.size, d.digest.sha256, self.spec.firmware_for(arch))
 
         def on_done(d: Done) -> None:
             nonlocal count

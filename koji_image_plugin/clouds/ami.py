@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec.arches import Arch
+from ..spec.firmware import Firmware
 from ..spec.variants import Variant
 
 TAG_PREFIX = "koji-image:"
@@ -25,6 +26,8 @@ class Ec2Image:
     variant: Variant
     sha256: str
     build_id: int | None = None
+    #: what the image boots with (its record's ``firmware``)
+    firmware: Firmware = Firmware.BIOS
 
     @property
     def name(self) -> str:

@@ -74,14 +74,29 @@ class Ec2Publisher:
                              "(AWS_* environment, ~/.aws/credentials or [ec2] profile, or "
                              "an instance role); they never go in a request")
 
+    def boot_mode(self, image: Ec2Image) -> str:
+        """The AMI's ``BootMode``: the image's (``auto``: uefi-preferred for a hybrid
+        image, uefi for a UEFI one, legacy-bios for BIOS), or the config's when the
+        image boots with it."""
+        mode, fw = self.cfg.boot_mode, image.firmware
+        if mode == "auto":
+            return fw.ec2_boot_mode
+        if image.arch is Arch.I686 and mode != "legacy-bios":
+            raise CloudError(f"[ec2] boot_mode = {mode}: EC2 has no UEFI for i386 AMIs; "
+                             "use auto or legacy-bios for i686 images")
+        boots = {"legacy-bios": fw.bios, "uefi": fw.uefi, "uefi-preferred": fw.uefi}[mode]
+        if not boots:
+            raise CloudError(f"[ec2] boot_mode = {mode}: {image.path.name} is a "
+                             f"{fw.value} image and would not start; use auto (the "
+                             f"image's own: {fw.ec2_boot_mode})")
+        return mode
+
     # -- the whole job ------------------------------------------------------------------
 
     def publish(self, image: Ec2Image, *, regions: tuple[str, ...] | None = None,
                 public: bool = False) -> Ec2Result:
         regions = regions or self.cfg.regions
-        if image.arch is Arch.I686 and self.cfg.boot_mode != "legacy-bios":
-            raise CloudError(f"[ec2] boot_mode = {self.cfg.boot_mode}: EC2 has no UEFI for "
-                             "i386 AMIs; use legacy-bios for i686 images")
+        self.boot_mode(image)
         self.check_credentials()
         result = Ec2Result()
         home, rest = regions[0], regions[1:]
@@ -239,8 +254,8 @@ class Ec2Publisher:
                 "Ebs": {"SnapshotId": snapshot_id, "VolumeSize": size,
                         "VolumeType": self.cfg.volume_type, "DeleteOnTermination": True},
             }],
-            "BootMode": self.cfg.boot_mode,
-            "EnaSupport": self.cfg.ena and image.arch is Arch.X86_64,
+            "BootMode": self.boot_mode(image),
+            "EnaSupport": self.cfg.ena and image.arch is not Arch.I686,
             "SriovNetSupport": "simple",
         }
         if self.cfg.imds_support:

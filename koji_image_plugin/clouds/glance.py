@@ -47,6 +47,7 @@ from ..spec.cloudconfig import (
     reserved_hint,
 )
 from ..spec.distro import Distro
+from ..spec.firmware import Firmware
 from ..spec.variants import Variant
 from .glanceapi import Api, Stream, connect, file_digests, inspect, unknown_cloud
 
@@ -68,12 +69,14 @@ def check_cloud(target: GlanceTarget) -> None:
 
 
 def image_properties(distro: Distro, arch: Arch | str, variant: Variant | str, *,
-                     nvr: str | None = None) -> dict[str, str]:
+                     nvr: str | None = None, firmware: Firmware = Firmware.BIOS
+                     ) -> dict[str, str]:
     """Glance properties Nova and users go by, for an image of this project.
 
-    Our images have virtio drivers, boot with BIOS GRUB, and seed the kernel's RNG from
-    virtio-rng when there is one. ``hw_machine_type`` is left to the cloud: the images
-    boot on both ``pc`` and ``q35``.
+    Our images have virtio drivers, boot with the image's firmware (``hw_firmware_type``:
+    ``uefi`` for a UEFI-only image; a hybrid one boots Nova's default BIOS too), and seed
+    the kernel's RNG from virtio-rng when there is one. ``hw_machine_type`` is left to
+    the cloud: the images boot on both ``pc`` and ``q35``.
     """
     a = Arch.parse(arch)
     v = Variant(variant)
@@ -85,7 +88,7 @@ def image_properties(distro: Distro, arch: Arch | str, variant: Variant | str, *
         "hw_disk_bus": "virtio",
         "hw_vif_model": "virtio",
         "hw_rng_model": "virtio",
-        "hw_firmware_type": "bios",
+        "hw_firmware_type": firmware.glance_firmware_type,
         VARIANT_KEY: v.value,
     }
     if nvr:

@@ -60,7 +60,8 @@ def _ec2(request: UploadRequest, images: Sequence[ImageFile], locate: Locate, nv
         try:
             path = verified(locate(image), image)
             result = publisher.publish(
-                Ec2Image(path, nvr, image.arch, image.variant, image.sha256, build_id),
+                Ec2Image(path, nvr, image.arch, image.variant, image.sha256, build_id,
+                         image.firmware),
                 regions=request.ec2_regions or None, public=request.public)
         except CloudError as exc:
             out.errors.append(f"ec2 {image.arch}: {exc}")
@@ -88,7 +89,7 @@ def _glance(cloud: str, images: Sequence[ImageFile], locate: Locate, nvr: str,
                 path, name=image.file.removesuffix(f".{image.format.extension}"),
                 sha256=image.sha256, arch=image.arch,
                 properties=glance.image_properties(distro, image.arch, image.variant,
-                                                   nvr=nvr),
+                                                   nvr=nvr, firmware=image.firmware),
                 target=target, log=runner.log, cancel=runner.cancel_event)
         except CloudError as exc:
             out.errors.append(f"glance {cloud} {image.arch}: {exc}")

@@ -67,7 +67,8 @@ class Ec2Config:
     retries: int = 10
     volume_type: str = "gp3"
     root_device: str = "/dev/xvda"
-    boot_mode: str = "legacy-bios"
+    #: auto: the image's own (``Firmware.ec2_boot_mode``)
+    boot_mode: str = "auto"
     ena: bool = True
     imds_support: str | None = "v2.0"
 
@@ -157,9 +158,10 @@ def _ec2_settings() -> tuple[Setting, ...]:
                 choices=("gp3", "gp2", "io1", "io2", "standard")),
         Setting("root_device", "root_device", "text", "/dev/xvda", "the AMI's root device "
                 "name", check=_root_device),
-        Setting("boot_mode", "boot_mode", "choice", "legacy-bios", "the AMI's boot mode",
-                choices=("legacy-bios", "uefi", "uefi-preferred")),
-        Setting("ena", "ena", "bool", True, "ENA networking (x86_64 AMIs)"),
+        Setting("boot_mode", "boot_mode", "choice", "auto", "the AMI's boot mode; auto: "
+                "the image's (hybrid uefi-preferred, uefi uefi, bios legacy-bios)",
+                choices=("auto", "legacy-bios", "uefi", "uefi-preferred")),
+        Setting("ena", "ena", "bool", True, "ENA networking (x86_64 and arm64 AMIs)"),
         Setting("imds_support", "imds_support", "choice", "v2.0", "v2.0: instances must "
                 "use IMDSv2; empty: the account's default", choices=("v2.0", "")),
     )

@@ -5,9 +5,11 @@ success or in a clean failure with nothing left behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -24,6 +26,7 @@ from koji_image_plugin.errors import CancelledError, CloudError
 from koji_image_plugin.runner import Runner
 from koji_image_plugin.spec import cloudconfig, hostconfig
 from koji_image_plugin.spec.arches import Arch
+from koji_image_plugin.spec.firmware import Firmware
 from koji_image_plugin.spec.variants import Variant
 from tests.awsserver import CREDENTIALS, FaultProxy, MotoServer
 from tests.conftest import make_disk
@@ -379,6 +382,38 @@ def test_i686_with_uefi_is_refused_before_anything_is_sent(
     image, _ = ec2_image
     cfg = write_config(tmp_path / "c.conf", proxy, boot_mode="uefi")
     i686 = Ec2Image(image.path, image.nvr, Arch.I686, image.variant, image.sha256)
-    with pytest.raises(CloudError, match="EC2 has no UEFI for i386 AMIs; use legacy-bios"):
+    with pytest.raises(CloudError, match="EC2 has no UEFI for i386 AMIs; use auto or "
+                       "legacy-bios"):
         publisher(cfg, tmp_path).publish(i686)
     assert proxy.log == []
+
+
+@pytest.mark.parametrize("fw,mode", [(Firmware.HYBRID, "uefi-preferred"),
+                                     (Firmware.UEFI, "uefi"), (Firmware.BIOS, "legacy-bios")])
+def test_the_boot_mode_follows_the_image(
+        proxy: FaultProxy, ec2_image: tuple[Ec2Image, Path], tmp_path: Path,
+        fw: Firmware, mode: str) -> None:
+    image, _ = ec2_image
+    cfg = write_config(tmp_path / "c.conf", proxy, regions="eu-west-1")
+    own = tmp_path / image.path.name.replace("-EC2-", f"-EC2-{fw.value}-")
+    shutil.copyfile(image.path, own)  # an AMI name of its own: nothing to reuse
+    result = publisher(cfg, tmp_path).publish(dataclasses.replace(image, path=own,
+                                                                  firmware=fw))
+    check_ok(result, ("eu-west-1",))
+    sent = [p for op, p in proxy.params if op == "RegisterImage"]
+    assert [(p["BootMode"], p["EnaSupport"]) for p in sent] == [(mode, "true")], sent
+
+
+def test_a_boot_mode_the_image_cannot_start_with_is_refused(
+        proxy: FaultProxy, ec2_image: tuple[Ec2Image, Path], tmp_path: Path) -> None:
+    image, _ = ec2_image
+    cfg = write_config(tmp_path / "c.conf", proxy, boot_mode="uefi-preferred")
+    with pytest.raises(CloudError, match=r"^\[ec2\] boot_mode = uefi-preferred: "
+                       r"Test-Cloud-Base-EC2-1-1.x86_64.raw.xz is a bios image and would "
+                       r"not start; use auto \(the image's own: legacy-bios\)$"):
+        publisher(cfg, tmp_path).publish(image)
+    assert proxy.log == []
+    hybrid = dataclasses.replace(image, firmware=Firmware.HYBRID)
+    assert publisher(cfg, tmp_path).boot_mode(hybrid) == "uefi-preferred"
+    legacy = write_config(tmp_path / "l.conf", proxy, boot_mode="legacy-bios")
+    assert publisher(legacy, tmp_path).boot_mode(hybrid) == "legacy-bios"
