@@ -30,7 +30,9 @@ try:
     from koji_image_plugin.errors import KojiImageError, listed, printable
     from koji_image_plugin.koji import request
     from koji_image_plugin.koji.info import format_found, format_info, format_rpms
+    from koji_image_plugin.spec.arches import Arch
     from koji_image_plugin.spec.distro import AUTO_KEYS
+    from koji_image_plugin.spec.firmware import Firmware
     from koji_image_plugin.spec.formats import ImageFormat, from_koji_name
     from koji_image_plugin.spec.load import read
     from koji_image_plugin.spec.upload import Cloud, check_upload, from_flags
@@ -66,6 +68,9 @@ def _parser():
     add("--ksversion", metavar="VERSION", help="kickstart syntax version the builder "
         "parses the kickstart at (pykickstart's, e.g. F39; default: the newest)")
     add("--distro", help="Fedora-NN, Fedora-rawhide or Debian-NN")
+    add("--firmware", choices=[f.value for f in Firmware], help="what the images boot "
+        "with: bios, uefi or hybrid (BIOS and UEFI); default: each arch's ("
+        + ", ".join(f"{a.value} {a.default_firmware.value}" for a in Arch) + ")")
     add("--format", action="append", dest="formats", metavar="FORMAT",
         help="output format of every variant, repeatable: "
         + ", ".join(f.value for f in ImageFormat)
@@ -149,6 +154,7 @@ def _request(parser, options, args):
     for key, value in (("distro", options.distro), ("release", options.release),
                        ("disk_size", options.disk_size), ("ksurl", options.ksurl),
                        ("ksversion", options.ksversion), ("repo_id", options.repo_id),
+                       ("firmware", options.firmware),
                        ("repos", options.repos), ("variants", options.variants),
                        ("scratch", options.scratch), ("skip_tag", options.skip_tag)):
         if value is not None:

@@ -19,7 +19,7 @@ from ..errors import Problem, quote
 from ..spec import kickstart
 from ..spec.arches import Arch
 from ..spec.distro import AUTO_KEYS, Family, auto_file_key
-from ..spec.image import CONSENT, check, file_problem
+from ..spec.image import CONSENT, check, file_problem, install_file_problems
 from ..spec.urls import HUB, shape_problem
 
 #: Where the CLI uploads a kickstart or preseed in the hub's work dir
@@ -154,10 +154,8 @@ def prepare(data: Mapping[str, Any], base_dir: Path, *, allow_outside: bool = Fa
         local = base_dir / data[key]
         why = file_problem(base_dir, data[key], allow_outside, consent)
         problems += [Problem(key, why)] if why else []
-        ksversion = data.get("ksversion")
-        if not why and key == Family.FEDORA.auto_key:  # parsed as the builder will
-            problems += kickstart.problems(local, key, ksversion
-                                           if isinstance(ksversion, str) else None)
+        if not why:  # read as the builder will
+            problems += install_file_problems(local, key, data)
         # checked as the hub will see it: a file this upload puts there
         data[key] = f"{UPLOAD_PREFIX}/check/{local.name}"
     name, version, target, arches = (data.pop(k, None) for k in ARGUMENTS)

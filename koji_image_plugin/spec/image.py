@@ -273,19 +273,19 @@ def _file_problems(data: Mapping[str, Any], base_dir: Path, bad: set[str],
         if key not in bad and isinstance(value, str):
             why = file_problem(base_dir, value, allow_outside)
             problems += [Problem(key, why)] if why else []
-            if why or {"arches", "firmware"} & bad:
-                continue
-            builds = [(a, f) for a, f in _builds(data) if f in a.firmwares]
-            if key == Family.FEDORA.auto_key and "ksversion" not in bad:
-                problems += kickstart.problems(base_dir / value, key, data.get("ksversion"),
-                                               builds)
-            elif key == Family.DEBIAN.auto_key:
-                problems += _preseed_problems(base_dir / value, key, builds)
+            if not why and not {"arches", "firmware", "ksversion"} & bad:
+                problems += install_file_problems(base_dir / value, key, data)
     return problems
 
 
-def _preseed_problems(path: Path, key: str, builds: list[tuple[Arch, Firmware]]
-                      ) -> list[Problem]:
+def install_file_problems(path: Path, key: str, data: Mapping[str, Any]) -> list[Problem]:
+    """The spec's kickstart or preseed (``key``), at ``path``, read as each arch's build
+    will prepare it (its firmware's layout among that)."""
+    builds = [(a, f) for a, f in _builds(data) if f in a.firmwares]
+    ksversion = data.get("ksversion")
+    if key == Family.FEDORA.auto_key:
+        return kickstart.problems(path, key, ksversion if isinstance(ksversion, str)
+                                  else None, builds)
     try:
         text = kickstart.read_text(path)
     except kickstart.KickstartError as exc:

@@ -236,8 +236,7 @@ def _parse_message(exc: Exception, where: list[_Line], path: Path) -> str:
 
 
 def problems(path: Path, field: str, ksversion: str | None,
-             builds: Sequence[tuple[Arch, Firmware]] = ((Arch.X86_64, Firmware.HYBRID),)
-             ) -> list[Problem]:
+             builds: Sequence[tuple[Arch, Firmware]]) -> list[Problem]:
     """A local kickstart checked as a build of each (arch, firmware) would prepare it (no
     repos, no url); with a ``ksversion`` pykickstart does not know, that is the problem
     (reported on its own)."""

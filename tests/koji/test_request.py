@@ -45,10 +45,27 @@ def test_every_problem_is_reported_at_once_naming_its_field():
     ("x86_64", dict(GOOD, install_tree="http://[bad"), "install_tree"),
     ("x86_64", dict(GOOD, repos=["http://[bad"]), "repos[0]"),
     ("x86_64", dict(GOOD, scratch="yes"), "scratch"),
+    ("x86_64 i386", dict(GOOD, firmware="uefi"), "firmware"),
+    ("aarch64", dict(GOOD, firmware="hybrid"), "firmware"),
 ])
 def test_bad_requests_name_the_field(arches, opts, field):
     _, problems = request.build_request("Cloud", "12", "f19", arches, opts)
     assert field in fields(problems), problems
+
+
+def test_a_local_kickstart_is_checked_with_each_arch_s_firmware(tmp_path):
+    (tmp_path / "f.ks").write_text("part / --grow\n%packages\nkernel\n%end\n")
+    data = {"name": "Cloud", "version": "39", "target": "f39", "distro": "Fedora-39",
+            "install_tree": "http://t/$arch/", "kickstart": "f.ks"}
+    assert request.prepare({**data, "arches": ["i686"]}, tmp_path)[1] == []
+    _, problems = request.prepare({**data, "arches": ["i686"], "firmware": "bios"},
+                                  tmp_path)
+    assert problems == []
+    _, problems = request.prepare({**data, "arches": ["x86_64"], "firmware": "uefi"},
+                                  tmp_path)
+    assert [p.field for p in problems] == ["kickstart"]
+    assert "firmware uefi boots from partitions this kickstart does not make" in \
+        problems[0].message
 
 
 def test_uploaded_and_scm_kickstarts_are_accepted():
