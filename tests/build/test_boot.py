@@ -18,6 +18,7 @@ import pytest
 
 from koji_image_plugin.build.boot import (
     checks,
+    diagnose,
     firmware,
     machine,
     metadata,
@@ -370,3 +371,21 @@ def test_what_the_probe_greps_the_journal_for_is_not_in_its_own_text() -> None:
     assert subprocess.run(["grep", "-q", "Initializing machine[ ]ID"], text=True,
                           input="systemd[1]: Initializing machine ID from VM UUID.\n"
                           ).returncode == 0
+
+
+OVMF_NO_ESP = ('BdsDxe: failed to load Boot0001 "UEFI Misc Device" from PciRoot(0x0)/'
+               'Pci(0x3,0x0): Not Found\niPXE 1.0.0+git -- Open Source Network Boot '
+               'Firmware\nNothing to boot: No such file or directory\n')
+
+
+@pytest.mark.parametrize("console,cause", [
+    (OVMF_NO_ESP, "the UEFI firmware found no EFI boot loader on the disk"),
+    ('BdsDxe: failed to load Boot0002 "UEFI PXEv4 (MAC:525400123456)": Not Found\n'
+     ">>Start PXE over IPv4.", "cloud-init never ran"),
+    ("Booting from Hard Disk...\nBoot failed: not a bootable disk\n",
+     "the firmware found nothing to boot on the disk (no boot loader)"),
+])
+def test_a_boot_that_never_started_says_which_firmware_found_nothing(
+        console: str, cause: str, tmp_path: Path) -> None:
+    why = diagnose.no_login(console, None, 30.0, 30, "debian", tmp_path / "ssh.log")
+    assert why.startswith(f"no ssh login as debian within 30 s: {cause}"), why

@@ -218,13 +218,20 @@ def test_boot_test_fails_for_a_disk_that_does_not_boot(tmp_path: Path) -> None:
                     str(tmp_path / "noboot.qcow2")], check=True)
     conf = tmp_path / "host.conf"
     conf.write_text("")
+    # a BIOS-only disk (MBR, no EFI system partition) claimed hybrid: booted under both
     done = koji_image("boot-test", "noboot.qcow2", "--cloud", "nocloud", "--timeout", "30",
-                      conf=conf, cwd=tmp_path, timeout=200)
+                      "--firmware", "hybrid", conf=conf, cwd=tmp_path, timeout=300)
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("noboot.qcow2 as nocloud under seabios: FAIL in "), lines
     # SeaBIOS says nothing on the serial port: the diagnosis says so
     assert lines[1].startswith("  FAIL ssh-login: no ssh login as debian within 30 s: the "
                                "guest printed nothing on its serial console"), lines
-    assert (tmp_path / "noboot.qcow2.boot-logs" / "boot-nocloud-seabios-console.log").exists()
+    # OVMF says it found no EFI boot loader on the disk
+    assert lines[2].startswith("noboot.qcow2 as nocloud under ovmf: FAIL in "), lines
+    assert lines[3].startswith("  FAIL ssh-login: no ssh login as debian within 30 s: the "
+                               "UEFI firmware found no EFI boot loader on the disk"), lines
+    logs = tmp_path / "noboot.qcow2.boot-logs"
+    assert {"boot-nocloud-seabios-console.log", "boot-nocloud-ovmf-console.log"} <= {
+        p.name for p in logs.iterdir()}
     assert host_state() == before

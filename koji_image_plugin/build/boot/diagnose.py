@@ -9,6 +9,9 @@ from pathlib import Path
 #: (pattern in the console, probable cause). First match wins; order matters.
 CAUSES: list[tuple[str, str]] = [
     (r"Kernel panic - not syncing: (?P<what>.*)", "the kernel panicked: {what}"),
+    (r'BdsDxe: failed to load Boot\w+ "UEFI (?!PXE|HTTP)[^"]*"',
+     "the UEFI firmware found no EFI boot loader on the disk (no EFI system partition "
+     "with EFI/BOOT/BOOT*.EFI: a BIOS-only image, or GRUB not installed for UEFI)"),
     (r"(No bootable device|Boot failed: not a bootable disk|Booting from Hard Disk\.\.\.\s*$)",
      "the firmware found nothing to boot on the disk (no boot loader)"),
     (r"(grub rescue>|error: no such partition|error: file .* not found)",
