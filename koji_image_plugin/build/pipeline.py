@@ -151,7 +151,7 @@ class Pipeline:
             runner.run(["cp", "--sparse=always", "--reflink=auto", str(base), str(raw)],
                        log_name=f"customize-{arch}")
             with disk.mount_root(raw, runner, f"customize-{arch}", workdir) as (root, _):
-                res.customized[variant.value] = customize(root, variant)
+                res.customized[variant.value] = customize(root, variant, arch)
             raws[variant] = raw
         base.unlink()
         return raws
