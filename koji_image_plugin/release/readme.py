@@ -7,6 +7,7 @@ import datetime
 from collections.abc import Sequence
 
 from ..spec.bootprofiles import titles
+from ..spec.firmware import under
 from ..spec.upload import Cloud
 from ..spec.variants import Variant
 from .drop import Drop, DropImage, Verdict
@@ -86,9 +87,11 @@ def _intro(drop: Drop, published: datetime.datetime) -> list[str]:
 def _images(drop: Drop) -> list[str]:
     lines = ["", "Images", "------", ""]
     for i in drop.images:
-        lines.append(f"  {i.relpath}  ({i.size} bytes, {VERDICTS[i.verdict]})")
+        lines.append(f"  {i.relpath}  ({i.size} bytes, {i.firmware.value} firmware, "
+                     f"{VERDICTS[i.verdict]})")
         if i.booted_on:
-            lines.append(f"    booted on: {titles(list(i.booted_on))}")
+            lines.append(f"    booted on: {titles(list(i.booted_on))} "
+                         f"{under(list(i.booted_under))}".rstrip())
     lines += ["", "The boot verdicts above come from:"]
     lines += [f"  {source}" for source in sorted({i.verdict_from or "(not recorded)"
                                                    for i in drop.images})]

@@ -68,6 +68,17 @@ class BootFirmware(enum.StrEnum):
                 BootFirmware.AAVMF: "AAVMF (UEFI)"}[self]
 
 
+def under(names: list[str]) -> str:
+    """``under SeaBIOS and OVMF (UEFI)`` for people, from boot records' firmware names
+    (unknown names as given); "" for none."""
+    known = {f.value: f.label for f in BootFirmware}
+    said = [known.get(n, n) for n in names]
+    if not said:
+        return ""
+    return "under " + (" and ".join([", ".join(said[:-1]), said[-1]]) if len(said) > 1
+                       else said[0])
+
+
 def layout_preseed(fw: Firmware) -> str:
     """d-i answers that lay the disk out for ``fw`` (appended after the file's own: the
     last answer to a question wins, as debconf reads a preseed)."""

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from koji_image_plugin.release import index
+from koji_image_plugin.release import index, sources
 from koji_image_plugin.release import weekly_state as weekly
+from koji_image_plugin.spec.firmware import under
 from tests import atomcheck
 
 KOJI_IMAGE = str(Path(sys.executable).with_name("koji-image"))
@@ -214,3 +215,19 @@ def test_the_feed_keeps_its_base_url_when_a_later_run_gives_none(tmp_path: Path)
     index.write_index(mirror)
     feed = (mirror / index.FEED).read_text()
     assert "https://dl.example.org/pub/alt/cloud/" in feed and "file://" not in feed
+
+
+def test_a_drop_says_which_firmware_each_image_passed_its_boots_under() -> None:
+    boots = [{"arch": "x86_64", "variant": "generic", "profile": "nocloud", "passed": True,
+              "firmware": "ovmf"},
+             {"arch": "x86_64", "variant": "generic", "profile": "openstack", "passed": True},
+             {"arch": "x86_64", "variant": "ec2", "profile": "ec2", "passed": True,
+              "firmware": "aavmf"},
+             {"arch": "x86_64", "variant": "generic", "profile": "ec2", "passed": False,
+              "firmware": "aavmf"}]
+    # an older record without firmware booted under SeaBIOS; a failed boot does not count
+    assert sources.booted_under(boots, "x86_64", "generic") == ("seabios", "ovmf")
+    assert sources.booted_under(boots, "i686", "generic") == ()
+    assert under(["seabios", "ovmf"]) == "under SeaBIOS and OVMF (UEFI)"
+    assert under(["aavmf"]) == "under AAVMF (UEFI)" and under([]) == ""
+    assert under(["seabios", "ovmf", "x"]) == "under SeaBIOS, OVMF (UEFI) and x"
