@@ -82,7 +82,7 @@ def test_a_fedora_style_hub_build_installs_from_the_tag_repo_and_records_its_rpm
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"Build: {NVR} (COMPLETE)" in done.stdout
         assert f"Built from: Koji repo {repo_id} of build tag f39-build" in done.stdout
-        assert "boot test generic as NoCloud seed: passed" in done.stdout
+        assert "boot test generic as NoCloud seed under SeaBIOS: passed" in done.stdout
         check_imported(hub, conf, repo_id, rpms)
     finally:
         if kojid:

@@ -284,7 +284,7 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
     print(f"end to end: {time.monotonic() - t0:.0f} s\n{done.stdout}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Build: Test-Cloud-Base-12-1 (COMPLETE)" in done.stdout
-    assert "boot test generic as NoCloud seed: passed" in done.stdout
+    assert "boot test generic as NoCloud seed under SeaBIOS: passed" in done.stdout
     assert "11 checks passed: ssh-login, cloud-init, metadata" in done.stdout
 
     session = client_session(hub)

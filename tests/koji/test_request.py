@@ -106,6 +106,7 @@ def test_format_info_lists_images_and_verdicts():
                                   "boot_tests": [
                                       {"variant": "generic", "passed": True, "seconds": 80.1},
                                       {"variant": "generic", "profile": "openstack",
+                                       "firmware": "ovmf",
                                        "passed": False, "seconds": 90.0, "checks": [
                                            {"name": "ssh-login", "passed": True,
                                             "detail": "logged in"},
@@ -116,9 +117,10 @@ def test_format_info_lists_images_and_verdicts():
     assert lines[0] == "Build: Cloud-12-1 (COMPLETE)"
     assert "i686: FAILED: FAILED" in lines
     assert f"  a.qcow2  3.0 MiB  sha256:{'ab' * 32}" in lines
-    # a record of before the profiles is a NoCloud boot
-    assert "  boot test generic as NoCloud seed: passed (80.1 s)" in lines
-    at = lines.index("  boot test generic as OpenStack config drive: FAILED (90.0 s)")
+    # a record of before the profiles and firmware is a NoCloud boot under SeaBIOS
+    assert "  boot test generic as NoCloud seed under SeaBIOS: passed (80.1 s)" in lines
+    at = lines.index("  boot test generic as OpenStack config drive under OVMF (UEFI): "
+                     "FAILED (90.0 s)")
     assert lines[at + 1] == "    FAIL root-grew: root filesystem 1.96 GiB"
 
 
