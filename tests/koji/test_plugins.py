@@ -285,7 +285,7 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Build: Test-Cloud-Base-12-1 (COMPLETE)" in done.stdout
     assert "boot test generic as NoCloud seed under SeaBIOS: passed" in done.stdout
-    assert "11 checks passed: ssh-login, cloud-init, metadata" in done.stdout
+    assert "12 checks passed: ssh-login, cloud-init, metadata" in done.stdout
 
     session = client_session(hub)
     build = session.getBuild("Test-Cloud-Base-12-1", strict=True)
