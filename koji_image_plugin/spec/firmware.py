@@ -138,8 +138,13 @@ def preseed_problem(text: str, fw: Firmware) -> str | None:
     if recipe is None:
         return None
     squeezed = " ".join(recipe.split())
+    label = _preseed_value(text, "partman-partitioning/choose_label")
+    if fw is Firmware.HYBRID and label and label != "gpt":
+        return (f"partman-partitioning/choose_label {label} cannot make a hybrid BIOS+UEFI "
+                "disk, which is GPT; choose gpt, or set the spec's firmware")
     needed = []
-    if fw is Firmware.HYBRID and "method{ biosgrub }" not in squeezed:
+    if fw.bios and (label == "gpt" or (not label and fw.uefi)) and \
+            "method{ biosgrub }" not in squeezed:
         needed.append("a 'method{ biosgrub }' partition")
     if fw.uefi and "method{ efi }" not in squeezed:
         needed.append("a 'method{ efi }' partition")
