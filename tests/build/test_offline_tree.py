@@ -200,7 +200,7 @@ def _parts(tmp_path: Path, expected: tuple[str, int, int, int]) -> list[tuple[st
     disk.unlink(missing_ok=True)
     with open(disk, "wb") as f:
         f.truncate(DISK_MIB << 20)
-    subprocess.run(["sfdisk", "-q", str(disk)], stdin=open(tmp_path / "sfdisk.in"),
+    subprocess.run(["sfdisk", "-q", str(disk)], input=(tmp_path / "sfdisk.in").read_bytes(),
                    check=True, capture_output=True)
     table = json.loads(subprocess.run(["sfdisk", "--json", str(disk)], check=True,
                                       capture_output=True, text=True).stdout)["partitiontable"]
