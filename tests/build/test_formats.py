@@ -20,7 +20,12 @@ def test_enum_knows_its_facts() -> None:
     assert ImageFormat.RAW_XZ.koji_archive_type == "raw-xz"
     assert ImageFormat.RAW_TAR_XZ.koji_archive_type == "tar"
     assert ImageFormat.from_koji("raw-xz") is ImageFormat.RAW_XZ
-    assert {f.extension for f in ImageFormat} == {"qcow2", "raw.xz", "raw.tar.xz", "vmdk"}
+    assert {f.extension for f in ImageFormat} == {
+        "qcow2", "raw.xz", "raw.tar.xz", "vmdk", "vhdfixed.xz", "tar.gz", "vagrant.libvirt.box",
+        "vagrant.virtualbox.box"}
+    assert ImageFormat.from_koji("vpc") is ImageFormat.VHD
+    assert ImageFormat.from_koji("tar-gz") is ImageFormat.GCE
+    assert ImageFormat.from_koji("vagrant-libvirt") is ImageFormat.VAGRANT_LIBVIRT
     for fmt in ImageFormat:
         assert writer_of(fmt).fmt is fmt
 

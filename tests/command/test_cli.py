@@ -41,7 +41,8 @@ def test_bad_spec_every_error_at_once_exit_2_nothing_created(tmp_path: Path) -> 
         assert any("arches[0]: 'arm' is not allowed; use one of: x86_64, i686" in ln
                    for ln in lines)
         assert any(ln.endswith("formats[0]: 'iso' is not allowed; use one of: qcow2, "
-                               "raw.tar.xz, raw.xz, vmdk") for ln in lines)
+                               "raw.tar.xz, raw.xz, vmdk, vhd, gce, vagrant-libvirt, "
+                               "vagrant-virtualbox") for ln in lines)
     assert sorted(p.name for p in tmp_path.iterdir()) == listing
     assert host_state() == before
 
