@@ -168,3 +168,14 @@ def test_xz_jobs_share_the_cores_without_oversubscribing(small_disk: Path, runne
     want = cores() // max(1, min(2, cores() // XZ_CORES_PER_JOB))
     for i in range(2):
         assert f"--threads={want}" in (tmp_path / "logs" / f"x{i}.log").read_text()
+
+
+def test_productmd_knows_each_formats_type_and_format() -> None:
+    import productmd.images
+
+    for fmt in ImageFormat:
+        kind, form = fmt.productmd
+        assert kind in productmd.images.SUPPORTED_IMAGE_TYPES, fmt
+        assert form in productmd.images.SUPPORTED_IMAGE_FORMATS, fmt
+    assert ImageFormat.VHD.productmd == ("vhd-compressed", "vhdfixed.xz")
+    assert ImageFormat.GCE.productmd == ("tar-gz", "tar.gz")

@@ -150,6 +150,16 @@ def test_example_specs_are_valid() -> None:
                          "Everything/$arch/os/",)
 
 
+def test_koji_ini_takes_kojis_format_names(tmp_path: Path) -> None:
+    f = tmp_path / "k.ini"
+    f.write_text((REPO / "examples" / "koji-image-build.ini").read_text().replace(
+        "format = qcow2,raw-xz", "format = vpc,tar-gz,vagrant-libvirt,vagrant-virtualbox"))
+    (tmp_path / "fedora-cloud-base.ks").write_text("text\n")
+    assert load.load(f).formats == (ImageFormat.VHD, ImageFormat.GCE,
+                                    ImageFormat.VAGRANT_LIBVIRT,
+                                    ImageFormat.VAGRANT_VIRTUALBOX)
+
+
 def test_koji_ini_problems_are_all_reported(tmp_path: Path) -> None:
     f = tmp_path / "k.ini"
     f.write_text("[image-build]\nname = x\nversion = 1\narches = x86_64,ppc\n"
