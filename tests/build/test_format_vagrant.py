@@ -134,7 +134,7 @@ def test_a_32_bit_box_says_so_and_other_arches_are_refused(small_disk: Path, run
     with pytest.raises(KojiImageError, match="made for x86_64, i686, not aarch64"):
         writer_of(ImageFormat.VAGRANT_VIRTUALBOX).write(
             small_disk, dest, ConvertOptions(arch="aarch64"), runner, "conv")
-    assert not dest.exists() and not (tmp_path / "logs" / "conv.log").exists()  # no work
+    assert not dest.exists() and not (tmp_path / "logs" / "conv.log").exists()  # no tool ran
 
 
 def test_a_box_without_its_disk_fails_verification(small_disk: Path, runner: Runner,

@@ -156,6 +156,19 @@ def test_convert_all_stops_the_others_when_one_fails(small_disk: Path, runner: R
     assert not (tmp_path / "ok.raw.xz").exists()
 
 
+def test_convert_all_refuses_options_a_format_cannot_take_before_any_job_starts(
+        small_disk: Path, runner: Runner, tmp_path: Path) -> None:
+    from koji_image_plugin.build.convert import Job, convert_all
+    from koji_image_plugin.errors import KojiImageError
+
+    jobs = [Job(small_disk, tmp_path / "o.qcow2", ImageFormat.QCOW2, "a"),
+            Job(small_disk, tmp_path / "o.box", ImageFormat.VAGRANT_VIRTUALBOX, "b")]
+    with pytest.raises(KojiImageError, match="not aarch64"):
+        convert_all(jobs, ConvertOptions(arch="aarch64"), runner)
+    assert not (tmp_path / "o.qcow2").exists()
+    assert not list((tmp_path / "logs").glob("*"))  # no tool ran
+
+
 def test_xz_jobs_share_the_cores_without_oversubscribing(small_disk: Path, runner: Runner,
                                                          tmp_path: Path) -> None:
     from koji_image_plugin.build.convert import Job, convert_all, cores
