@@ -16,6 +16,7 @@ callback and a cancel event; no terminal, no Koji. It returns a typed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import logging
 import shutil
@@ -180,7 +181,8 @@ class Pipeline:
                    f"{d.seconds:.0f} s", count, len(jobs))
             written(image(d))
 
-        done, stats = convert_all([job for _, job in jobs], self.opts, runner, on_done)
+        done, stats = convert_all([job for _, job in jobs],
+                                  dataclasses.replace(self.opts, arch=arch.value), runner, on_done)
         res.timings["convert"] = round(stats.wall, 1)
         res.timings["convert_cpu"] = round(stats.cpu, 1)
         return [image(d) for d in done]

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -235,6 +236,33 @@ def test_parent_refuses_a_package_not_on_the_tag_list(hub: Any, kojid: Any) -> N
             session.getTaskResult(task_id)
         assert session.getTaskChildren(task_id) == []
     assert not hub.state()["builds"]
+
+
+def test_parent_names_the_command_that_adds_a_missing_archive_type(
+        hub: Any, kojid: Any, cli_conf: Path) -> None:
+    session = client_session(hub, "releng", "releng-pw")
+    opts = dict(GOOD, formats=["qcow2", "vhd"])
+    task_id = session.cloudImageBuild("Test-Cloud-Base", "12", "f19", ["x86_64"], opts)
+    assert wait_task(session, task_id)["state"] == koji.TASK_STATES["FAILED"]
+    with pytest.raises(koji.GenericError) as info:
+        session.getTaskResult(task_id)
+    fix = "koji call addArchiveType vhdfixed 'Azure fixed VHD, xz compressed' vhdfixed.xz"
+    (line,) = [ln for ln in str(info.value).splitlines() if "no archive type" in ln]
+    assert line.endswith("this hub has no archive type for .vhdfixed.xz files, so it could "
+                         f"not import the build; an admin adds it with: {fix}")
+    assert session.getTaskChildren(task_id) == [] and not hub.state()["builds"]
+    # only an admin may run it; the command as given fixes the hub
+    args = shlex.split(fix)[1:]
+    refused = run_cli(cli_conf, "releng", "releng-pw", *args)
+    assert refused.returncode != 0 and "admin" in refused.stderr
+    done = run_cli(cli_conf, "admin", "admin-pw", *args)
+    assert done.returncode == 0, done.stderr
+    assert session.getArchiveType(filename="X.vhdfixed.xz")["name"] == "vhdfixed"
+    # the same request now passes the check and stops at the next one
+    task_id = session.cloudImageBuild("Unlisted-Image", "12", "f19", ["x86_64"], opts)
+    assert wait_task(session, task_id)["state"] == koji.TASK_STATES["FAILED"]
+    with pytest.raises(koji.GenericError, match="not in list for tag f19"):
+        session.getTaskResult(task_id)
 
 
 def test_a_build_rpm_policy_that_denies_fails_the_build_cleanly(tmp_path: Path) -> None:

@@ -231,3 +231,26 @@ def test_a_drop_says_which_firmware_each_image_passed_its_boots_under() -> None:
     assert under(["seabios", "ovmf"]) == "under SeaBIOS and OVMF (UEFI)"
     assert under(["aavmf"]) == "under AAVMF (UEFI)" and under([]) == ""
     assert under(["seabios", "ovmf", "x"]) == "under SeaBIOS, OVMF (UEFI) and x"
+
+
+def test_a_drops_readme_says_how_to_use_each_format_it_has_and_only_those() -> None:
+    import datetime as dt
+
+    from koji_image_plugin.release.drop import Drop, DropId, DropImage, Verdict
+    from koji_image_plugin.release.readme import readme
+    from koji_image_plugin.spec.arches import Arch
+    from koji_image_plugin.spec.formats import ImageFormat
+    from koji_image_plugin.spec.variants import Variant
+
+    def drop(*formats: ImageFormat) -> str:
+        images = tuple(DropImage(f"C-1-1.x86_64.{f.extension}", "C-1-1", Arch.X86_64,
+                                 Variant.GENERIC, f, 1, "ab" * 32, "/x", Verdict.PASSED)
+                       for f in formats)
+        return readme(Drop(DropId("19", "Beta"), images), dt.datetime(2026, 12, 2))
+
+    both = drop(ImageFormat.QCOW2, ImageFormat.VHD, ImageFormat.VAGRANT_LIBVIRT)
+    assert "Azure (FILE.vhdfixed.xz" in both and "vagrant up --provider=libvirt" in both
+    assert "Google Compute Engine" not in both and "VirtualBox" not in both
+    assert both.index("Azure") < both.index("EC2:") < both.index("Report bugs")
+    plain = drop(ImageFormat.QCOW2)
+    assert "Azure" not in plain and "Vagrant" not in plain and "\nEC2:\n" in plain
