@@ -117,7 +117,7 @@ _NAMES = {
     Arch.X86_64: _Names(oz="x86_64", deb="amd64", rpm_basearch="x86_64",
                         qemu_system="qemu-system-x86_64", ec2="x86_64",
                         serial_tty="ttyS0",
-                        firmwares=(Firmware.BIOS, Firmware.HYBRID, Firmware.UEFI),
+                        firmwares=(Firmware.HYBRID, Firmware.BIOS, Firmware.UEFI),
                         uefi_firmware=BootFirmware.OVMF),
     Arch.I686: _Names(oz="i386", deb="i386", rpm_basearch="i386",
                       qemu_system="qemu-system-i386", ec2="i386",
