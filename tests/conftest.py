@@ -60,16 +60,28 @@ def runner(tmp_path: Path) -> Runner:
     return Runner(tmp_path / "logs", logging.getLogger("test"))
 
 
+#: what names every guest, loop device, mount and qemu process a test can make: the
+#: guests are ``koji-image-*``, the work dirs ``/var/tmp/koji-image-*`` and pytest's
+#: temporary dirs (kojid's, the boot test's, the drop tests')
+OURS = ("koji-image", "/tmp/pytest-of-")
+
+
 def host_state() -> dict[str, set[str]]:
-    """What a build must not leave behind: guests, loop devices, mounts, work dirs."""
+    """What a build must not leave behind: guests, loop devices, mounts, work dirs, qemu
+    processes; only those a test could have made (another user's guest or loop device on
+    the same host is not the test's to count)."""
     def lines(cmd: list[str]) -> set[str]:
         out = subprocess.run(cmd, capture_output=True, text=True).stdout
-        return {ln.strip() for ln in out.splitlines() if ln.strip()}
+        return {ln.strip() for ln in out.splitlines() if ln.strip() and ours(ln)}
+
+    def ours(text: str) -> bool:
+        return any(mark in text for mark in OURS)
 
     return {
         "guests": lines(["virsh", "-c", "qemu:///system", "list", "--all", "--name"]),
         "loops": lines(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"]),
-        "mounts": {ln.split()[1] for ln in Path("/proc/mounts").read_text().splitlines()},
+        "mounts": {ln.split()[1] for ln in Path("/proc/mounts").read_text().splitlines()
+                   if ours(ln.split()[1])},
         "workdirs": {p.name for p in Path("/var/tmp").glob("koji-image-*")},
         "qemu": lines(["pgrep", "-a", "qemu-system"]),
     }
