@@ -27,6 +27,7 @@ from koji_image_plugin.clouds import uploads
 from koji_image_plugin.errors import KojiImageError
 from koji_image_plugin.koji import (
     archbuild,
+    archivetypes,
     components,
     repos,
     scm,
@@ -204,12 +205,16 @@ class CloudImageBuildTask(BaseTaskHandler):
         or the import fails after the whole build has run (older hubs lack some)."""
         spec = from_dict(dict(opts, name=name, version=version, arches=arches,
                               release=opts.get('release') or '0'), source=f'task {self.id}')
-        for ext in import_extensions(spec):
-            if not self.session.getArchiveType(filename=f'{name}.{ext}'):
-                raise koji.BuildError(
-                    f"this hub has no archive type for .{ext} files, so it could not "
-                    "import the build; Koji 1.33 and later have them all, or an admin "
-                    "can add one: koji add-archivetype")
+        missing = [ext for ext in sorted(import_extensions(spec))
+                   if not self.session.getArchiveType(filename=f'{name}.{ext}')]
+        if missing:
+            # one line naming the exact fix (Koji's CLI has no add-archivetype)
+            fixes = sorted({archivetypes.add_command(f'{name}.{ext}') or
+                            f'(no known type for .{ext})' for ext in missing})
+            raise koji.BuildError(
+                f"this hub has no archive type for {', '.join('.' + e for e in missing)} "
+                "files, so it could not import the build; an admin adds it with: "
+                + '; '.join(fixes))
 
     def check_package(self, name, target_info):
         pkg_cfg = self.session.getPackageConfig(target_info['dest_tag_name'], name)

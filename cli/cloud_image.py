@@ -74,7 +74,10 @@ def _parser():
     add("--format", action="append", dest="formats", metavar="FORMAT",
         help="output format of every variant, repeatable: "
         + ", ".join(f.value for f in ImageFormat)
-        + " (Koji's raw-xz means raw.xz); default qcow2 and raw.tar.xz; for one variant "
+        + " (Koji's names too: "
+        + ", ".join(f"{f.koji_name} means {f.value}" for f in ImageFormat
+                    if f.koji_name != f.value)
+        + "); default qcow2 and raw.tar.xz; for one variant "
         "only, use --variant-format")
     add("--variant-format", action="append", dest="variant_formats",
         metavar="VARIANT=FORMAT", help="a format of one variant, repeatable, e.g. "

@@ -90,6 +90,8 @@ def convert_all(jobs: Sequence[Job], opts: ConvertOptions, runner: Runner,
                 on_done(done)
         return done
 
+    for fmt in {j.fmt for j in jobs}:  # refuse bad options before any job starts
+        writer(fmt).check(opts)
     cpu0, t0 = children_cpu(), time.monotonic()
     results = run_concurrently(runner, [functools.partial(one, j) for j in jobs])
     return results, StageStats(time.monotonic() - t0, children_cpu() - cpu0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..spec.arches import Arch
 from ..spec.variants import Variant
 
 DATASOURCE_CFG = "etc/cloud/cloud.cfg.d/90-koji-image-datasources.cfg"
@@ -22,15 +23,17 @@ GRUB_CFGS = ("boot/grub/grub.cfg", "boot/grub2/grub.cfg")
 _CONSOLE = re.compile(r"\s*\bconsole=\S+")
 
 
-def customize(root: Path, variant: Variant) -> list[str]:
-    """Apply ``variant`` to the mounted root filesystem ``root``; return the files changed."""
+def customize(root: Path, variant: Variant, arch: Arch) -> list[str]:
+    """Apply ``variant`` to the mounted root filesystem ``root`` of an ``arch`` image;
+    return the files changed."""
     changed = []
+    console = variant.console_args(arch)
     if (root / "etc/cloud").is_dir():
         changed += cloud_init(root, variant)
     defaults = root / GRUB_DEFAULTS
     if defaults.is_file():
         text = defaults.read_text()
-        line = f'GRUB_CMDLINE_LINUX="{variant.console_args}"'
+        line = f'GRUB_CMDLINE_LINUX="{console}"'
         if re.search(r"^GRUB_CMDLINE_LINUX=.*$", text, re.M):
             text = re.sub(r"^GRUB_CMDLINE_LINUX=.*$", line, text, flags=re.M)
         else:
@@ -44,7 +47,7 @@ def customize(root: Path, variant: Variant) -> list[str]:
             for ln in cfgfile.read_text().splitlines(keepends=True):
                 if re.match(r"\s*linux(16|efi)?\s", ln):
                     body = _CONSOLE.sub("", ln.rstrip("\n"))
-                    ln = f"{body} {variant.console_args}\n"
+                    ln = f"{body} {console}\n"
                 lines.append(ln)
             cfgfile.write_text("".join(lines))
             changed.append(rel)

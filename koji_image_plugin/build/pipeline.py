@@ -16,6 +16,7 @@ callback and a cancel event; no terminal, no Koji. It returns a typed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import logging
 import shutil
@@ -151,7 +152,7 @@ class Pipeline:
             runner.run(["cp", "--sparse=always", "--reflink=auto", str(base), str(raw)],
                        log_name=f"customize-{arch}")
             with disk.mount_root(raw, runner, f"customize-{arch}", workdir) as (root, _):
-                res.customized[variant.value] = customize(root, variant)
+                res.customized[variant.value] = customize(root, variant, arch)
             raws[variant] = raw
         base.unlink()
         return raws
@@ -180,7 +181,8 @@ class Pipeline:
                    f"{d.seconds:.0f} s", count, len(jobs))
             written(image(d))
 
-        done, stats = convert_all([job for _, job in jobs], self.opts, runner, on_done)
+        done, stats = convert_all([job for _, job in jobs],
+                                  dataclasses.replace(self.opts, arch=arch.value), runner, on_done)
         res.timings["convert"] = round(stats.wall, 1)
         res.timings["convert_cpu"] = round(stats.cpu, 1)
         return [image(d) for d in done]

@@ -85,12 +85,13 @@ def cmd_build(args: argparse.Namespace, cancel: threading.Event) -> int:
         for o in a.outputs:
             print(f"  {o.file}  {o.size / 1e6:.0f} MB")
         for b in a.boot_tests:
-            print(f"  boot test {b.arch} {b.variant} as {b.profile}: "
+            print(f"  boot test {b.arch} {b.variant} as {b.profile} under {b.firmware}: "
                   f"{'PASS' if b.passed else 'FAIL'} ({b.detail})")
             print("\n".join(f"    {c.line()}" for c in b.failed_checks()) or "", end="")
     print(f"  {result.checksum.name}, {result.manifest.name}, logs/")
     if not result.passed:
-        failed = [f"{b.arch} {b.variant} as {b.profile}" for a in result.arches
+        failed = [f"{b.arch} {b.variant} as {b.profile} under {b.firmware}"
+                  for a in result.arches
                   for b in a.failed_boots()]
         print(f"koji-image: boot test failed for {', '.join(failed)}; see the console logs "
               f"in {result.output / 'logs'}", file=sys.stderr)

@@ -67,10 +67,10 @@ def build(pipeline: Pipeline, arch: Arch, task_dir: Path) -> ArchOutput:
         record["prepared_auto_file"] = prepared.name
     failed = res.failed_boots()
     if pipeline.boot and failed:
-        raise BootFailedError(f"{arch.value}: boot test failed for "
-                              + "; ".join(f"{b.variant} as {b.profile}: " + (", ".join(
-                                  c.line() for c in b.failed_checks()) or b.detail)
-                                  for b in failed)
+        said = "; ".join(f"{b.variant} as {b.profile} under {b.firmware}: "
+                         + (", ".join(c.line() for c in b.failed_checks()) or b.detail)
+                         for b in failed)
+        raise BootFailedError(f"{arch.value}: boot test failed for {said}"
                               + f"; see {Path(failed[0].checks_log or failed[0].console_log).name}"
                               f" and {Path(failed[0].console_log).name}")
     return ArchOutput(files, record, res.packages)

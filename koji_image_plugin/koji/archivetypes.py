@@ -10,6 +10,7 @@ type (``id SERIAL``): (name, description, extensions, compression_type).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 
 from ..errors import KojiImageError
@@ -94,13 +95,38 @@ ARCHIVE_TYPES: list[tuple[str, str, str, str | None]] = [
 ]
 
 
+#: Types this project's formats need that Koji's table lacks, in the same shape. Azure's
+#: ``.vhdfixed.xz`` (Fedora's name) is no ``vhd-compressed`` (``.vhd.gz .vhd.xz``) nor
+#: ``vhd``: the hub would refuse it. A hub admin adds each once (``add_command``); the
+#: builder checks the hub has them before a build starts.
+PLUGIN_TYPES: list[tuple[str, str, str, str | None]] = [
+    ('vhdfixed', 'Azure fixed VHD, xz compressed', 'vhdfixed.xz', None),
+]
+
 #: extension -> type name, e.g. ``raw.xz`` -> ``raw-xz``
-EXTENSIONS = {ext: name for name, _, exts, _ in ARCHIVE_TYPES for ext in exts.split()}
+EXTENSIONS = {ext: name for name, _, exts, _ in ARCHIVE_TYPES + PLUGIN_TYPES
+              for ext in exts.split()}
 #: The types an image build imports: disks, archives of disks, and the records beside
 #: them. Koji has more (an ``.img`` would be filed as an initramfs): those are refused.
 IMAGE_TYPES = frozenset({
     "qcow2", "qcow", "raw", "raw-xz", "raw-gz", "qcow2-compressed", "tar", "vmdk", "vhd",
-    "vhdx", "ova", "vdi", "iso", "ks", "cfg", "xml", "json", "yaml", "txt", "checksum"})
+    "vhdx", "ova", "vdi", "iso", "box", "vhdfixed", "ks", "cfg", "xml", "json", "yaml",
+    "txt", "checksum"})
+
+
+def add_command(filename: str) -> str | None:
+    """The command a hub admin runs to add the archive type of ``filename`` (one of
+    PLUGIN_TYPES, or one of Koji's that an older hub lacks); None if there is none.
+
+    Koji's CLI has no command for it: ``koji call`` makes the hub's ``addArchiveType``
+    call (admin only; name, description, extensions[, compression type]).
+    """
+    wanted = archive_type(filename)
+    for name, description, extensions, compression in ARCHIVE_TYPES + PLUGIN_TYPES:
+        if name == wanted:
+            return shlex.join(["koji", "call", "addArchiveType", name, description,
+                               extensions, *([compression] if compression else [])])
+    return None
 
 
 def archive_type(filename: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..clouds.records import format_records
 from ..spec.bootprofiles import titles
+from ..spec.firmware import BootFirmware, under
 from ..units import human_size
 from .repos import describe
 
@@ -53,7 +54,8 @@ def _arch_lines(arch: str, rec: Mapping[str, Any]) -> list[str]:
     for boot in rec.get("boot_tests", []):
         verdict = "passed" if boot.get("passed") else "FAILED"
         cloud = titles([str(boot.get("profile", "nocloud"))])
-        lines.append(f"  boot test {boot.get('variant')} as {cloud}: {verdict} "
+        fw = under([str(boot.get("firmware", BootFirmware.SEABIOS.value))])
+        lines.append(f"  boot test {boot.get('variant')} as {cloud} {fw}: {verdict} "
                      f"({boot.get('seconds', '?')} s)")
         checks = boot.get("checks") or []
         lines += [f"    FAIL {c.get('name')}: {c.get('detail')}" for c in checks

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError, KojiImageError, quote
 from ..spec.arches import Arch
+from ..spec.firmware import Firmware
 from ..spec.formats import ImageFormat
 from ..spec.schema import FILE_NAME_RE
 from ..spec.variants import Variant
@@ -77,6 +78,9 @@ class DropImage:
     content_from: str = ""
     #: the boot-test profiles (clouds) it passed, e.g. ``openstack``
     booted_on: tuple[str, ...] = ()
+    #: what it boots with, and the firmware it passed its boots under (``seabios``, ...)
+    firmware: Firmware = Firmware.BIOS
+    booted_under: tuple[str, ...] = ()
 
     @property
     def type_dir(self) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..files import atomic_write
 from ..spec.bootprofiles import titles
+from ..spec.firmware import under
 from ..units import human_size
 from .drop import Verdict
 from .publish import BASE_URL_FILE, STAGING, drop_dirs, kept_base_url, read_record
@@ -114,7 +115,8 @@ def render_index(mirror: Path) -> str:
             css = VERDICT_CLASS.get(verdict, "")
             source = img.get("boot_test_from") or "not recorded (an older drop)"
             clouds = titles(img.get("booted_on") or [])
-            booted = f"<br><small>booted on: {h(clouds)}</small>" if clouds else ""
+            fws = under(img.get("booted_under") or [])
+            booted = f"<br><small>booted on: {h(clouds)} {h(fws)}</small>" if clouds else ""
             body.append(
                 f'<tr><td><a href="{h(path)}/{h(img["path"])}">{h(img["file"])}</a></td>'
                 f'<td>{h(img["arch"])}</td><td>{h(img["type"])}</td>'

@@ -38,6 +38,7 @@ from ..errors import RecordError, ToolError, quote
 from ..files import read_regular, remove_if_empty
 from ..runner import Runner
 from ..spec import records
+from ..spec.firmware import Firmware
 from ..spec.schema import MAX_URL, NVR_RE
 from ..spec.upload import Cloud
 from .drop import (
@@ -97,6 +98,9 @@ DROP_SCHEMA: dict[str, Any] = {
                 "content_from": records.line(300),
                 "booted_on": {"type": "array", "maxItems": 16,
                               "items": {"type": "string", "pattern": _NAME["pattern"]}},
+                "firmware": {"enum": [f.value for f in Firmware]},
+                "booted_under": {"type": "array", "maxItems": 8,
+                                 "items": {"type": "string", "pattern": _NAME["pattern"]}},
                 "uploads": {"type": "array", "items": {
                     "type": "object", "required": ["cloud", "where", "image_id"],
                     "properties": {"cloud": {"enum": [c.value for c in Cloud]},
@@ -150,7 +154,8 @@ def drop_record(drop: Drop, published: datetime.datetime) -> dict[str, Any]:
                     "variant": i.variant.value, "type": i.type_dir, "format": i.format.value,
                     "size": i.size, "sha256": i.sha256, "boot_test": i.verdict.value,
                     "boot_test_from": i.verdict_from, "content_from": i.content_from,
-                    "booted_on": list(i.booted_on),
+                    "booted_on": list(i.booted_on), "firmware": i.firmware.value,
+                    "booted_under": list(i.booted_under),
                     "uploads": [{"cloud": u.cloud, "where": u.where,
                                  "image_id": u.image_id, "name": u.name,
                                  "public": u.public} for u in i.uploads]}

@@ -7,6 +7,8 @@ import datetime
 from collections.abc import Sequence
 
 from ..spec.bootprofiles import titles
+from ..spec.firmware import under
+from ..spec.formats import ImageFormat
 from ..spec.upload import Cloud
 from ..spec.variants import Variant
 from .drop import Drop, DropImage, Verdict
@@ -54,13 +56,41 @@ BOOT = [
     "      -drive file=seed.iso,if=virtio,format=raw -nographic",
     "  (boot a qcow2 overlay: qemu-img create -f qcow2 -F qcow2 -b FILE.qcow2 "
     "overlay.qcow2)",
-    "EC2:",
 ]
+#: how to use each format that is more than a disk a hypervisor boots, when a drop has it
+FORMAT_BOOT = {
+    ImageFormat.VMDK: [
+        "VMware (FILE.vmdk, streamOptimized):",
+        "  import it as the disk of a new VM (vSphere: upload it to a datastore).",
+    ],
+    ImageFormat.VHD: [
+        "Azure (FILE.vhdfixed.xz, a fixed VHD of a whole number of MiB):",
+        "  xz -d FILE.vhdfixed.xz; az storage blob upload --type page --file FILE.vhdfixed \\",
+        "      ...; az image create --source BLOB-URL --os-type Linux ...",
+    ],
+    ImageFormat.GCE: [
+        "Google Compute Engine (FILE.tar.gz, disk.raw inside):",
+        "  gsutil cp FILE.tar.gz gs://BUCKET/; gcloud compute images create NAME \\",
+        "      --source-uri gs://BUCKET/FILE.tar.gz",
+    ],
+    ImageFormat.VAGRANT_LIBVIRT: [
+        "Vagrant with libvirt (FILE.vagrant.libvirt.box):",
+        "  vagrant box add --name NAME FILE.vagrant.libvirt.box; vagrant init NAME;",
+        "  vagrant up --provider=libvirt",
+    ],
+    ImageFormat.VAGRANT_VIRTUALBOX: [
+        "Vagrant with VirtualBox (FILE.vagrant.virtualbox.box):",
+        "  vagrant box add --name NAME FILE.vagrant.virtualbox.box; vagrant init NAME;",
+        "  vagrant up --provider=virtualbox",
+    ],
+}
 
 
 def readme(drop: Drop, published: datetime.datetime) -> str:
-    return "\n".join([*_intro(drop, published), *_images(drop), *VERIFY, *BOOT,
-                      *_clouds(drop.images), *_bugs(drop)])
+    present = {i.format for i in drop.images}
+    formats = [line for fmt, text in FORMAT_BOOT.items() if fmt in present for line in text]
+    return "\n".join([*_intro(drop, published), *_images(drop), *VERIFY, *BOOT, *formats,
+                      "EC2:", *_clouds(drop.images), *_bugs(drop)])
 
 
 def _intro(drop: Drop, published: datetime.datetime) -> list[str]:
@@ -86,9 +116,11 @@ def _intro(drop: Drop, published: datetime.datetime) -> list[str]:
 def _images(drop: Drop) -> list[str]:
     lines = ["", "Images", "------", ""]
     for i in drop.images:
-        lines.append(f"  {i.relpath}  ({i.size} bytes, {VERDICTS[i.verdict]})")
+        lines.append(f"  {i.relpath}  ({i.size} bytes, {i.firmware.value} firmware, "
+                     f"{VERDICTS[i.verdict]})")
         if i.booted_on:
-            lines.append(f"    booted on: {titles(list(i.booted_on))}")
+            lines.append(f"    booted on: {titles(list(i.booted_on))} "
+                         f"{under(list(i.booted_under))}".rstrip())
     lines += ["", "The boot verdicts above come from:"]
     lines += [f"  {source}" for source in sorted({i.verdict_from or "(not recorded)"
                                                    for i in drop.images})]

@@ -22,6 +22,7 @@ from ..clouds.records import UPLOADS_FILE, read_local
 from ..errors import RecordError, quote
 from ..koji.record import RECORD_KEY
 from ..koji.repos import describe
+from ..spec.firmware import BootFirmware
 from ..spec.schema import NVR_RE
 from ..spec.upload import Cloud
 from .drop import SAFE_NAME, DropError, DropImage, DropInputError, Upload, Verdict
@@ -43,6 +44,18 @@ def booted_on(boot_tests: Iterable[Mapping[str, Any]], arch: str,
     return tuple(sorted({str(b.get("profile", "nocloud"))[:64] for b in boot_tests
                          if b.get("arch", arch) == arch and b.get("variant") == variant
                          and b.get("passed")}))
+
+
+def booted_under(boot_tests: Iterable[Mapping[str, Any]], arch: str,
+                 variant: str) -> tuple[str, ...]:
+    """The firmware an arch's variant passed boots under (records before firmware was
+    one: SeaBIOS), in a fixed order."""
+    found = {str(b.get("firmware", BootFirmware.SEABIOS.value))[:64] for b in boot_tests
+             if b.get("arch", arch) == arch and b.get("variant") == variant
+             and b.get("passed")}
+    order = [f.value for f in BootFirmware]
+    return tuple(sorted(found, key=lambda f: (order.index(f) if f in order else len(order),
+                                              f)))
 
 
 def parse_uploads(data: Mapping[str, Any] | None, arch: str,
@@ -92,7 +105,8 @@ def images_of_record(nvr: str, arch: str, record: Mapping[str, Any], base: str,
                              image.size, image.sha256, f"{base.rstrip('/')}/{image.file}",
                              verdicts(boots, arch, image.variant),
                              parse_uploads(uploads, arch, image.variant), verdict_from, in_koji,
-                             content_from, booted_on(boots, arch, image.variant)))
+                             content_from, booted_on(boots, arch, image.variant),
+                             image.firmware, booted_under(boots, arch, image.variant)))
     return out
 
 

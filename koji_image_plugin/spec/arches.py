@@ -80,6 +80,13 @@ class Arch(enum.StrEnum):
             out.append(self.uefi_firmware)
         return tuple(out)
 
+    def console_args(self, screen: bool) -> str:
+        """The kernel's console arguments: the serial port last (it becomes
+        /dev/console), ``tty0`` first where there is a ``screen`` (arm's ``virt``
+        machine has no graphics)."""
+        serial = f"console={self.serial_tty},115200n8"
+        return f"console=tty0 {serial}" if screen and self is not Arch.AARCH64 else serial
+
     def qemu_machine(self, accel: str) -> list[str]:
         """The machine (and CPU) arguments of a guest of this arch: the PC default on
         x86, ``virt`` on aarch64 (with the host's CPU under KVM, any CPU under TCG)."""
@@ -110,7 +117,7 @@ _NAMES = {
     Arch.X86_64: _Names(oz="x86_64", deb="amd64", rpm_basearch="x86_64",
                         qemu_system="qemu-system-x86_64", ec2="x86_64",
                         serial_tty="ttyS0",
-                        firmwares=(Firmware.BIOS, Firmware.HYBRID, Firmware.UEFI),
+                        firmwares=(Firmware.HYBRID, Firmware.BIOS, Firmware.UEFI),
                         uefi_firmware=BootFirmware.OVMF),
     Arch.I686: _Names(oz="i386", deb="i386", rpm_basearch="i386",
                       qemu_system="qemu-system-i386", ec2="i386",

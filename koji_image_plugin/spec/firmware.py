@@ -68,6 +68,17 @@ class BootFirmware(enum.StrEnum):
                 BootFirmware.AAVMF: "AAVMF (UEFI)"}[self]
 
 
+def under(names: list[str]) -> str:
+    """``under SeaBIOS and OVMF (UEFI)`` for people, from boot records' firmware names
+    (unknown names as given); "" for none."""
+    known = {f.value: f.label for f in BootFirmware}
+    said = [known.get(n, n) for n in names]
+    if not said:
+        return ""
+    return "under " + (" and ".join([", ".join(said[:-1]), said[-1]]) if len(said) > 1
+                       else said[0])
+
+
 def layout_preseed(fw: Firmware) -> str:
     """d-i answers that lay the disk out for ``fw`` (appended after the file's own: the
     last answer to a question wins, as debconf reads a preseed)."""
@@ -127,8 +138,13 @@ def preseed_problem(text: str, fw: Firmware) -> str | None:
     if recipe is None:
         return None
     squeezed = " ".join(recipe.split())
+    label = _preseed_value(text, "partman-partitioning/choose_label")
+    if fw is Firmware.HYBRID and label and label != "gpt":
+        return (f"partman-partitioning/choose_label {label} cannot make a hybrid BIOS+UEFI "
+                "disk, which is GPT; choose gpt, or set the spec's firmware")
     needed = []
-    if fw is Firmware.HYBRID and "method{ biosgrub }" not in squeezed:
+    if fw.bios and (label == "gpt" or (not label and fw.uefi)) and \
+            "method{ biosgrub }" not in squeezed:
         needed.append("a 'method{ biosgrub }' partition")
     if fw.uefi and "method{ efi }" not in squeezed:
         needed.append("a 'method{ efi }' partition")

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 
 class _Facts(NamedTuple):
+    extension: str
     koji_name: str
     koji_archive_type: str
     compression: str
@@ -21,10 +22,16 @@ class ImageFormat(enum.StrEnum):
     RAW_TAR_XZ = "raw.tar.xz"
     RAW_XZ = "raw.xz"
     VMDK = "vmdk"
+    VHD = "vhd"
+    GCE = "gce"
+    VAGRANT_LIBVIRT = "vagrant-libvirt"
+    VAGRANT_VIRTUALBOX = "vagrant-virtualbox"
 
     @property
     def extension(self) -> str:
-        return self.value
+        """The file name ending, as Fedora's mirrors spell it (Koji's archive type matches
+        files by it)."""
+        return _FACTS[self].extension
 
     @property
     def koji_archive_type(self) -> str:
@@ -55,12 +62,26 @@ class ImageFormat(enum.StrEnum):
 
 
 _FACTS = {
-    ImageFormat.QCOW2: _Facts("qcow2", "qcow2", "zlib (qcow2 compressed clusters)",
+    ImageFormat.QCOW2: _Facts("qcow2", "qcow2", "qcow2", "zlib (qcow2 compressed clusters)",
                               ("qcow2", "qcow2")),
-    ImageFormat.RAW_TAR_XZ: _Facts("raw.tar.xz", "tar", "xz", ("raw", "tar.xz")),
-    ImageFormat.RAW_XZ: _Facts("raw-xz", "raw-xz", "xz", ("raw-xz", "raw.xz")),
-    ImageFormat.VMDK: _Facts("vmdk", "vmdk", "deflate (streamOptimized grains)",
+    ImageFormat.RAW_TAR_XZ: _Facts("raw.tar.xz", "raw.tar.xz", "tar", "xz", ("raw", "tar.xz")),
+    ImageFormat.RAW_XZ: _Facts("raw.xz", "raw-xz", "raw-xz", "xz", ("raw-xz", "raw.xz")),
+    ImageFormat.VMDK: _Facts("vmdk", "vmdk", "vmdk", "deflate (streamOptimized grains)",
                              ("vmdk", "vmdk")),
+    # Koji's stock types have no ".vhdfixed.xz" (vhd-compressed is .vhd.gz .vhd.xz): the
+    # hub needs the type VHDFIXED_ARCHIVE_TYPE (koji/archivetypes.py) added once.
+    ImageFormat.VHD: _Facts("vhdfixed.xz", "vpc", "vhdfixed", "xz",
+                            ("vhd-compressed", "vhdfixed.xz")),
+    # Koji's "tar-gz" is the same GCE tarball (kojid's _buildTarGZ).
+    ImageFormat.GCE: _Facts("tar.gz", "tar-gz", "tar", "gzip", ("tar-gz", "tar.gz")),
+    # The disks inside are compressed already (qcow2 clusters, streamOptimized grains), so
+    # the boxes are plain tars, as imagefactory's VirtualBox box is.
+    ImageFormat.VAGRANT_LIBVIRT: _Facts(
+        "vagrant.libvirt.box", "vagrant-libvirt", "box", "zlib (qcow2 compressed clusters)",
+        ("vagrant-libvirt", "vagrant-libvirt.box")),
+    ImageFormat.VAGRANT_VIRTUALBOX: _Facts(
+        "vagrant.virtualbox.box", "vagrant-virtualbox", "box",
+        "deflate (streamOptimized grains)", ("vagrant-virtualbox", "vagrant-virtualbox.box")),
 }
 
 

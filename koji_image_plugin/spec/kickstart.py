@@ -202,17 +202,19 @@ def _storage(h: Any) -> bool:
 
 
 def _check_storage(h: Any, fw: Firmware, path: Path) -> None:
-    """A kickstart's own layout must boot with the build's firmware."""
+    """A kickstart's own layout must boot with the build's firmware: a hybrid disk is GPT;
+    BIOS boots GPT from a BIOS boot partition; UEFI boots from an EFI system partition."""
     label = h.clearpart.disklabel
-    if label and label != fw.disklabel:
-        raise KickstartError(f"{path}: clearpart --disklabel={label} cannot boot firmware "
-                             f"{fw.value}, which needs a {fw.disklabel} disk; use "
-                             f"--disklabel={fw.disklabel} or set the spec's firmware")
+    if fw is Firmware.HYBRID and label and label != "gpt":
+        raise KickstartError(f"{path}: clearpart --disklabel={label} cannot make a hybrid "
+                             "BIOS+UEFI disk, which is GPT; use --disklabel=gpt or set the "
+                             "spec's firmware")
     if h.reqpart.reqpart or h.autopart.autopart:
         return  # anaconda makes the platform's boot partitions
     mounts = {(p.mountpoint or "").lower() for p in h.partition.partitions}
+    gpt = label == "gpt" or (not label and fw.uefi)
     needed = []
-    if fw is Firmware.HYBRID and "biosboot" not in mounts:
+    if fw.bios and gpt and "biosboot" not in mounts:
         needed.append("part biosboot --fstype=biosboot --size=1")
     if fw.uefi and "/boot/efi" not in mounts:
         needed.append("part /boot/efi --fstype=efi --size=100")

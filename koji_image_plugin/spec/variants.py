@@ -10,12 +10,14 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+from .arches import Arch
 from .bootprofiles import BootProfile
 
 
 class _Facts(NamedTuple):
     datasources: tuple[str, ...]
-    console_args: str
+    #: the clouds it is for show a screen (tty0) besides the serial log
+    screen: bool
     name_tag: str
     mirror_dir: str
     productmd_subvariant: str
@@ -33,10 +35,9 @@ class Variant(enum.StrEnum):
         be booted with a seed disk (the boot test does)."""
         return _FACTS[self].datasources
 
-    @property
-    def console_args(self) -> str:
+    def console_args(self, arch: Arch) -> str:
         """Kernel console: clouds with a screen get tty0 too; EC2 has only the serial log."""
-        return _FACTS[self].console_args
+        return arch.console_args(_FACTS[self].screen)
 
     @property
     def name_tag(self) -> str:
@@ -71,13 +72,13 @@ class Variant(enum.StrEnum):
 _FACTS = {
     Variant.GENERIC: _Facts(
         datasources=("NoCloud", "ConfigDrive", "OpenStack", "CloudStack", "Ec2", "None"),
-        console_args="console=tty0 console=ttyS0,115200n8",
+        screen=True,
         name_tag="", mirror_dir="generic", productmd_subvariant="Cloud_Base",
         profiles=(BootProfile.OPENSTACK, BootProfile.CLOUDSTACK, BootProfile.EUCALYPTUS,
                   BootProfile.NOCLOUD), lenient_ec2=True),
     Variant.EC2: _Facts(
         datasources=("Ec2", "NoCloud", "None"),
-        console_args="console=ttyS0,115200n8",
+        screen=False,
         name_tag="EC2", mirror_dir="EC2", productmd_subvariant="Cloud_Base_EC2",
         profiles=(BootProfile.EC2,), lenient_ec2=False),
 }

@@ -261,7 +261,8 @@ def test_the_relay_carries_http_connections_to_the_server() -> None:
 
 ARGV = {
     BootProfile.NOCLOUD: (None, "if=virtio,format=raw,readonly=on", "virtio"),
-    BootProfile.OPENSTACK: ("product=OpenStack Nova", "if=ide,media=cdrom", "virtio"),
+    BootProfile.OPENSTACK: ("product=OpenStack Nova", "media=cdrom,readonly=on,format=raw,if=ide",
+                            "virtio"),
     BootProfile.EC2: ("manufacturer=Amazon EC2", None, "nvme"),
     BootProfile.EUCALYPTUS: (None, None, "virtio"),
     BootProfile.CLOUDSTACK: ("product=CloudStack KVM Hypervisor", None, "virtio"),
@@ -324,6 +325,19 @@ def test_a_uefi_boot_has_the_code_read_only_and_its_own_variables(
               "pflash" in argv[i + 1]]
     assert drives == [f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
                       f"if=pflash,format=raw,unit=1,file={copies[0]}"]
+
+
+def test_an_aarch64_config_drive_is_a_scsi_cd_rom(tmp_path: Path) -> None:
+    """arm's virt machine has no IDE: Nova attaches the config drive on virtio-scsi."""
+    inst = Instance(BootProfile.OPENSTACK, "iid", "ki-x", "02:00:00:00:00:01",
+                    tmp_path / "k", "key")
+    b = machine.Boot(Arch.AARCH64, inst, tmp_path / "o.qcow2", tmp_path / "c.log", 2222,
+                     tmp_path / "cd.iso", None, BootFirmware.AAVMF, tmp_path / "v.fd")
+    text = " ".join(machine.qemu_argv(b, HostConfig(domain_type="qemu")))
+    assert "if=ide" not in text
+    assert (f"-device virtio-scsi-pci,id=scsi -drive file={tmp_path / 'cd.iso'},"
+            "media=cdrom,readonly=on,format=raw,if=none,id=cd -device "
+            "scsi-cd,drive=cd,bus=scsi.0") in text
 
 
 def test_a_missing_uefi_firmware_names_its_package(tmp_path: Path,

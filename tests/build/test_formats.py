@@ -20,7 +20,12 @@ def test_enum_knows_its_facts() -> None:
     assert ImageFormat.RAW_XZ.koji_archive_type == "raw-xz"
     assert ImageFormat.RAW_TAR_XZ.koji_archive_type == "tar"
     assert ImageFormat.from_koji("raw-xz") is ImageFormat.RAW_XZ
-    assert {f.extension for f in ImageFormat} == {"qcow2", "raw.xz", "raw.tar.xz", "vmdk"}
+    assert {f.extension for f in ImageFormat} == {
+        "qcow2", "raw.xz", "raw.tar.xz", "vmdk", "vhdfixed.xz", "tar.gz", "vagrant.libvirt.box",
+        "vagrant.virtualbox.box"}
+    assert ImageFormat.from_koji("vpc") is ImageFormat.VHD
+    assert ImageFormat.from_koji("tar-gz") is ImageFormat.GCE
+    assert ImageFormat.from_koji("vagrant-libvirt") is ImageFormat.VAGRANT_LIBVIRT
     for fmt in ImageFormat:
         assert writer_of(fmt).fmt is fmt
 
@@ -151,6 +156,19 @@ def test_convert_all_stops_the_others_when_one_fails(small_disk: Path, runner: R
     assert not (tmp_path / "ok.raw.xz").exists()
 
 
+def test_convert_all_refuses_options_a_format_cannot_take_before_any_job_starts(
+        small_disk: Path, runner: Runner, tmp_path: Path) -> None:
+    from koji_image_plugin.build.convert import Job, convert_all
+    from koji_image_plugin.errors import KojiImageError
+
+    jobs = [Job(small_disk, tmp_path / "o.qcow2", ImageFormat.QCOW2, "a"),
+            Job(small_disk, tmp_path / "o.box", ImageFormat.VAGRANT_VIRTUALBOX, "b")]
+    with pytest.raises(KojiImageError, match="not aarch64"):
+        convert_all(jobs, ConvertOptions(arch="aarch64"), runner)
+    assert not (tmp_path / "o.qcow2").exists()
+    assert not list((tmp_path / "logs").glob("*"))  # no tool ran
+
+
 def test_xz_jobs_share_the_cores_without_oversubscribing(small_disk: Path, runner: Runner,
                                                          tmp_path: Path) -> None:
     from koji_image_plugin.build.convert import Job, convert_all, cores
@@ -163,3 +181,14 @@ def test_xz_jobs_share_the_cores_without_oversubscribing(small_disk: Path, runne
     want = cores() // max(1, min(2, cores() // XZ_CORES_PER_JOB))
     for i in range(2):
         assert f"--threads={want}" in (tmp_path / "logs" / f"x{i}.log").read_text()
+
+
+def test_productmd_knows_each_formats_type_and_format() -> None:
+    import productmd.images
+
+    for fmt in ImageFormat:
+        kind, form = fmt.productmd
+        assert kind in productmd.images.SUPPORTED_IMAGE_TYPES, fmt
+        assert form in productmd.images.SUPPORTED_IMAGE_FORMATS, fmt
+    assert ImageFormat.VHD.productmd == ("vhd-compressed", "vhdfixed.xz")
+    assert ImageFormat.GCE.productmd == ("tar-gz", "tar.gz")

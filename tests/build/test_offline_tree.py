@@ -5,6 +5,10 @@ and must not, checked on build_tree.py's own tables and checkers without buildin
 from __future__ import annotations
 
 import importlib.util
+import json
+import shlex
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +230,206 @@ def test_the_guest_initrd_unpacks(build_tree: ModuleType, tmp_path: Path) -> Non
     assert (out / "bin/busybox").read_bytes() == b"\x7fELF fake"
     assert (out / "lib/modules/load-order").read_text() == "virtio.ko\nvirtio_blk.ko\n"
     assert (out / "lib/modules/virtio_blk.ko").read_bytes() == b"two"
+
+
+# --- the disk layout (layout.sh, kickstart.sh's ks_storage) run in busybox sh ---------
+
+BUSYBOX = shutil.which("busybox")
+needs_busybox = pytest.mark.skipif(BUSYBOX is None, reason="busybox not installed")
+
+HYBRID_RECIPE = ("koji-image :: 1 1 1 free $bios_boot{ } method{ biosgrub } . "
+                 "100 100 100 fat32 $primary{ } method{ efi } format{ } . "
+                 "1000 10000 -1 ext4 $primary{ } $bootable{ } method{ format } format{ } "
+                 "use_filesystem{ } filesystem{ ext4 } mountpoint{ / } .")
+UEFI_RECIPE = HYBRID_RECIPE.replace("1 1 1 free $bios_boot{ } method{ biosgrub } . ", "")
+BIOS_RECIPE = "koji-image :: " + HYBRID_RECIPE.split(" . ")[2]
+
+# what the installer makes: (label, BIOS boot MiB, ESP MiB, root partition number)
+HYBRID = ("gpt", 1, 100, 3)
+UEFI = ("gpt", 0, 100, 2)
+BIOS = ("dos", 0, 0, 1)
+
+# layout_from_preseed's arguments: choose_label, default_label, choose_recipe, expert_recipe
+PRESEED_CASES = {
+    "hybrid": (("gpt", "gpt", "koji-image", HYBRID_RECIPE), HYBRID),
+    "uefi": (("gpt", "gpt", "koji-image", UEFI_RECIPE), UEFI),
+    "bios": (("msdos", "msdos", "koji-image", BIOS_RECIPE), BIOS),
+    "no keys, atomic (as before)": (("", "", "atomic", ""), BIOS),
+    "gpt with a stock recipe": (("gpt", "", "atomic", ""), ("gpt", 1, 0, 2)),
+    "recipe chosen by default": (("", "", "", HYBRID_RECIPE), HYBRID),
+    "expert recipe not chosen": (("", "", "atomic", HYBRID_RECIPE), BIOS),
+}
+PRESEED_ERRORS = {
+    "biosgrub on msdos": (("msdos", "", "koji-image", HYBRID_RECIPE),
+                          "a BIOS boot partition needs a GPT disk label"),
+    "gpt without a boot partition": (("gpt", "", "koji-image", BIOS_RECIPE),
+                                     "a GPT disk needs a BIOS boot partition or an EFI"),
+    "swap chunk": (("gpt", "", "koji-image",
+                    HYBRID_RECIPE + " 512 512 512 linux-swap method{ swap } format{ } ."),
+                   "is not supported by this fixture installer"),
+    "xfs root": (("gpt", "", "koji-image", HYBRID_RECIPE.replace("filesystem{ ext4 }", "")
+                  .replace("ext4 $primary", "xfs $primary")), "only makes ext4"),
+    "other label": (("loop", "", "atomic", ""), "disk label loop is not supported"),
+}
+
+KICKSTART_CASES = {
+    "hybrid": ("zerombr\nclearpart --all --initlabel --disklabel=gpt\n"
+               "part biosboot --fstype=biosboot --size=1\n"
+               "part /boot/efi --fstype=efi --size=100\npart / --fstype=ext4 --grow\n", HYBRID),
+    "uefi": ("zerombr\nclearpart --all --initlabel --disklabel=gpt\n"
+             "part /boot/efi --fstype=efi --size=100\npart / --fstype=ext4 --grow\n", UEFI),
+    "bios": ("zerombr\nclearpart --all --initlabel --disklabel=msdos\n"
+             "part / --fstype=ext4 --grow\n", BIOS),
+    "reqpart": ("clearpart --all --initlabel\nreqpart\npart / --fstype=ext4 --grow\n", HYBRID),
+    "no storage commands (as before)": ("rootpw --lock\n", BIOS),
+    "Oz's autopart": ("autopart --type=lvm\n", BIOS),
+    "biosboot without a label": ("part biosboot --fstype=biosboot --size=2\npart / --grow\n",
+                                 ("gpt", 2, 0, 2)),
+}
+KICKSTART_ERRORS = {
+    "biosboot on msdos": ("clearpart --all --disklabel=msdos\npart biosboot --fstype=biosboot\n",
+                          "a BIOS boot partition needs a GPT disk label"),
+    "gpt without a boot partition": ("clearpart --all --disklabel=gpt\npart / --grow\n",
+                                     "a GPT disk needs a BIOS boot partition or an EFI"),
+    "ESP elsewhere": ("part /efi --fstype=efi --size=100\n", "must be mounted on /boot/efi"),
+    "ESP as ext4": ("part /boot/efi --fstype=ext4\n", "needs --fstype=efi"),
+    "other label": ("clearpart --disklabel=dasd\n", "gpt or msdos disk labels only"),
+}
+
+LAYOUT_SHELL = """
+log() { echo "LOG: $*" >&2; }
+fail() { echo "FAIL: $*"; exit 1; }
+. {fixture}/layout.sh
+LAYOUT_TMP={tmp}
+LAYOUT_FIRMWARE_FILE={tmp}/firmware
+"""
+REPORT = ('echo "$LAYOUT_LABEL $LAYOUT_BIOSBOOT_MIB $LAYOUT_ESP_MIB $LAYOUT_ROOT_PARTNO"\n'
+          'layout_sfdisk_script >{tmp}/sfdisk.in\n')
+
+
+def _layout(tmp_path: Path, body: str, firmware: str = "bios uefi hybrid") -> str:
+    (tmp_path / "firmware").write_text(firmware + "\n")
+    script = (LAYOUT_SHELL + body).replace("{fixture}", str(FIXTURE)).replace("{tmp}",
+                                                                             str(tmp_path))
+    r = subprocess.run([str(BUSYBOX), "sh", "-c", script], capture_output=True, text=True,
+                       env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=False)
+    assert r.stderr.count("FAIL") == 0
+    return r.stdout.strip()
+
+
+def _preseed(tmp_path: Path, args: tuple[str, str, str, str], firmware: str = "bios uefi hybrid",
+             ) -> str:
+    quoted = " ".join(shlex.quote(a) for a in args)
+    return _layout(tmp_path, f"layout_from_preseed {quoted}\n" + REPORT, firmware)
+
+
+def _kickstart(tmp_path: Path, ks: str) -> str:
+    (tmp_path / "ks.cfg").write_text(ks)
+    body = (f". {FIXTURE}/kickstart.sh\nKS={tmp_path}/ks\n"
+            f"ks_parse {tmp_path}/ks.cfg || fail parse\nks_storage\n" + REPORT)
+    return _layout(tmp_path, body)
+
+
+DISK_MIB = 256
+
+
+def _parts(tmp_path: Path, expected: tuple[str, int, int, int]) -> list[tuple[str, int]]:
+    """Partition the layout's sfdisk input onto a sparse 256 MiB file with the real sfdisk:
+    [(type, size in sectors)], as sfdisk reads the table back."""
+    disk = tmp_path / "disk.raw"
+    disk.unlink(missing_ok=True)
+    with open(disk, "wb") as f:
+        f.truncate(DISK_MIB << 20)
+    subprocess.run(["sfdisk", "-q", str(disk)], input=(tmp_path / "sfdisk.in").read_bytes(),
+                   check=True, capture_output=True)
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(disk)], check=True,
+                                      capture_output=True, text=True).stdout)["partitiontable"]
+    assert table["label"] == expected[0]
+    return [(p["type"], p["size"]) for p in table["partitions"]]
+
+
+def _expected_parts(expected: tuple[str, int, int, int]) -> list[tuple[str, int]]:
+    label, bb, esp, _root = expected
+    if label == "dos":
+        return [("83", (DISK_MIB - 1) * 2048)]
+    parts = []
+    if bb:
+        parts.append(("21686148-6449-6E6F-744E-656564454649", bb * 2048))
+    if esp:
+        parts.append(("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", esp * 2048))
+    # root fills the disk up to the backup GPT (33 sectors; sfdisk aligns the end)
+    root = DISK_MIB * 2048 - 2048 - (bb + esp) * 2048 - 33
+    return [*parts, ("0FC63DAF-8483-4772-8E79-3D69D8477DE4", root)]
+
+
+needs_sfdisk = pytest.mark.skipif(shutil.which("sfdisk") is None, reason="sfdisk not installed")
+
+
+@needs_busybox
+@needs_sfdisk
+@pytest.mark.parametrize("args,expected", PRESEED_CASES.values(), ids=PRESEED_CASES.keys())
+def test_the_preseed_lays_the_disk_out(tmp_path: Path, args: tuple[str, str, str, str],
+                                       expected: tuple[str, int, int, int]) -> None:
+    assert _preseed(tmp_path, args) == " ".join(map(str, expected))
+    parts = _parts(tmp_path, expected)
+    want = _expected_parts(expected)
+    assert [t for t, _ in parts] == [t for t, _ in want]
+    # all but the root partition are exactly as asked; root ends at the last usable sector
+    assert parts[:-1] == want[:-1]
+    assert want[-1][1] - 2048 < parts[-1][1] <= want[-1][1]
+
+
+@needs_busybox
+@pytest.mark.parametrize("args,message", PRESEED_ERRORS.values(), ids=PRESEED_ERRORS.keys())
+def test_a_preseed_layout_the_fixture_cannot_make_fails(tmp_path: Path,
+                                                         args: tuple[str, str, str, str],
+                                                         message: str) -> None:
+    out = _preseed(tmp_path, args)
+    assert out.startswith("FAIL: preseed") and message in out, out
+    assert out.count("\n") == 0
+
+
+@needs_busybox
+@pytest.mark.parametrize("firmware", ["hybrid", "uefi"])
+def test_a_bios_only_tree_refuses_gpt(tmp_path: Path, firmware: str) -> None:
+    args = PRESEED_CASES[firmware][0]
+    out = _preseed(tmp_path, args, firmware="bios")
+    assert out.startswith("FAIL: ") and "BIOS-only" in out and "\n" not in out, out
+    assert _preseed(tmp_path, PRESEED_CASES["bios"][0], firmware="bios") == "dos 0 0 1"
+
+
+@needs_busybox
+@needs_sfdisk
+@pytest.mark.parametrize("ks,expected", KICKSTART_CASES.values(), ids=KICKSTART_CASES.keys())
+def test_the_kickstart_lays_the_disk_out(tmp_path: Path, ks: str,
+                                         expected: tuple[str, int, int, int]) -> None:
+    assert _kickstart(tmp_path, ks) == " ".join(map(str, expected))
+    assert [t for t, _ in _parts(tmp_path, expected)] == [
+        t for t, _ in _expected_parts(expected)]
+
+
+@needs_busybox
+@pytest.mark.parametrize("ks,message", KICKSTART_ERRORS.values(), ids=KICKSTART_ERRORS.keys())
+def test_a_kickstart_layout_the_fixture_cannot_make_fails(tmp_path: Path, ks: str,
+                                                           message: str) -> None:
+    out = _kickstart(tmp_path, ks)
+    assert out.startswith("FAIL: ") and message in out and "\n" not in out, out
+
+
+@needs_busybox
+def test_the_disk_size_check_counts_every_partition(tmp_path: Path) -> None:
+    body = "layout_min_bytes 1048576\n"
+    hybrid = _layout(tmp_path, "layout_set gpt 1 100 test >/dev/null 2>&1\n" + body)
+    bios = _layout(tmp_path, "layout_set dos 0 0 test >/dev/null 2>&1\n" + body)
+    # 1 MiB before the first partition, the partitions, 1 MiB for the backup GPT
+    assert int(hybrid) == (1 + 1 + 1 + 100 + 1) << 20
+    assert int(bios) == (1 + 1) << 20
+
+
+def test_the_x86_64_image_can_boot_with_uefi(build_tree: ModuleType) -> None:
+    assert build_tree.FIRMWARES == {"x86_64": ("bios", "uefi", "hybrid"), "i686": ("bios",),
+                                    "aarch64": ("uefi",)}
+    assert {"grub-pc", "grub-efi-amd64-bin", "dosfstools"} <= set(
+        build_tree.ARCH_PACKAGES["x86_64"])
+    assert build_tree.ARCH_PACKAGES["i686"] == ["grub-pc"]  # BIOS only
+    assert "/usr/sbin/mkfs.vfat" in build_tree.ARCH_REQUIRED_PATHS["x86_64"]

@@ -3,6 +3,7 @@ stalled install."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import lxml.etree
@@ -11,9 +12,10 @@ import pytest
 from koji_image_plugin.build import console
 from koji_image_plugin.build.oz import compat as ozcompat
 from koji_image_plugin.build.oz import diagnose
-from koji_image_plugin.build.oz.template import tdl_xml
+from koji_image_plugin.build.oz.template import oz_config, tdl_xml
 from koji_image_plugin.spec import image as spec
 from koji_image_plugin.spec.arches import Arch
+from koji_image_plugin.spec.hostconfig import HostConfig
 
 
 @pytest.mark.parametrize("console,expect", [
@@ -69,10 +71,47 @@ def test_console_log_is_added_to_the_install_xml(tmp_path: Path) -> None:
     xml = ("<domain type='qemu'><os><cmdline>priority=critical</cmdline></os><devices>"
            "<serial type='pty'><target port='0'/></serial>"
            "<serial type='tcp'><target port='1'/></serial></devices></domain>")
-    out = lxml.etree.fromstring(ozcompat.add_console_log(xml, tmp_path / "c.log"))
+    out = lxml.etree.fromstring(ozcompat.adapt_xml(xml, tmp_path / "c.log", Arch.X86_64))
     assert out.xpath("//serial[@type='pty']/log/@file") == [str(tmp_path / "c.log")]
     assert not out.xpath("//serial[@type='tcp']/log")
-    assert out.xpath("//cmdline/text()")[0] == "priority=critical " + ozcompat.CONSOLE_ARGS
+    assert out.xpath("//cmdline/text()")[0] == ("priority=critical console=tty0 "
+                                                "console=ttyS0,115200n8")
+    assert not out.xpath("//cpu")
+
+
+def test_an_aarch64_install_guest_gets_debians_arch_a_64_bit_cpu_and_its_console(
+        tmp_path: Path) -> None:
+    """Oz 0.17's own aarch64 guest, as the real Oz writes it, then adapted; libvirt (the
+    real daemon) must accept the result."""
+    import oz.GuestFactory
+    import oz.TDL
+
+    ozcompat.register()
+    s = spec.from_dict({"name": "Debian-Cloud", "version": "12", "distro": "Debian-12",
+                        "arches": ["aarch64"], "install_tree": "http://m/debian/"})
+    name = "koji-image-test-aarch64-xml"
+    cfg = oz_config(HostConfig(domain_type="qemu"), tmp_path, tmp_path)
+    guest = oz.GuestFactory.guest_factory(oz.TDL.TDL(tdl_xml(s, Arch.AARCH64, name)), cfg,
+                                          None, output_disk=str(tmp_path / "d.qcow2"))
+    ozcompat.instrument(guest, tmp_path / "c.log", Arch.AARCH64)
+    assert guest.debarch == "arm64"  # Oz would fetch debian-installer/aarch64/linux
+    (tmp_path / "d.qcow2").write_bytes(b"")
+    xml = guest._generate_xml("hd", None, kernel=str(tmp_path / "k"),
+                              initrd=str(tmp_path / "i"), cmdline="priority=critical")
+    doc = lxml.etree.fromstring(xml)
+    assert doc.xpath("/domain/cpu/@mode") == ["maximum"]
+    assert not doc.xpath("//input[@bus='ps2']")  # virt has no PS/2; libvirt refuses it
+    assert doc.xpath("/domain/os/type/@machine") == ["virt"]
+    assert doc.xpath("/domain/os/loader/text()") == ["/usr/share/AAVMF/AAVMF_CODE.fd"]
+    assert doc.xpath("//cmdline/text()")[0].endswith(" console=ttyAMA0,115200n8")
+    assert "tty0" not in doc.xpath("//cmdline/text()")[0]
+    done = subprocess.run(["virsh", "-c", "qemu:///system", "define", "/dev/stdin"],
+                          input=xml, capture_output=True, text=True)
+    try:
+        assert done.returncode == 0, done.stderr
+    finally:
+        subprocess.run(["virsh", "-c", "qemu:///system", "undefine", "--nvram", name],
+                       capture_output=True)
 
 
 def test_a_cancel_ends_ozs_wait_at_once_and_only_inside_the_install() -> None:

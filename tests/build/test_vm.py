@@ -111,10 +111,12 @@ def test_x86_64_generic_and_ec2_every_format_booted(trees: None, host_conf: Path
     done = koji_image("build", str(spec), "--output", "out", conf=host_conf, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "out"
+    # x86_64's default firmware is hybrid: every profile boots under SeaBIOS and OVMF
     manifest = check_build(out, "x86_64", {"generic": ["qcow2", "raw.tar.xz"],
                                            "ec2": ["qcow2", "raw.xz"]},
                            {"generic": ["openstack", "cloudstack", "eucalyptus", "nocloud"],
-                            "ec2": ["ec2"]})
+                            "ec2": ["ec2"]}, ("seabios", "ovmf"))
+    assert {i["firmware"] for i in manifest["images"]} == {"hybrid"}
     # One install per arch; the variants differ only by their offline customization.
     assert done.stderr.count("installing Debian-12 with Oz") == 1
     consoles = {b["variant"]: (out / "logs" / b["console_log"]).read_text()

@@ -388,20 +388,23 @@ def test_i686_with_uefi_is_refused_before_anything_is_sent(
     assert proxy.log == []
 
 
-@pytest.mark.parametrize("fw,mode", [(Firmware.HYBRID, "uefi-preferred"),
-                                     (Firmware.UEFI, "uefi"), (Firmware.BIOS, "legacy-bios")])
+@pytest.mark.parametrize("arch,fw,mode", [
+    (Arch.X86_64, Firmware.HYBRID, "uefi-preferred"), (Arch.X86_64, Firmware.UEFI, "uefi"),
+    (Arch.X86_64, Firmware.BIOS, "legacy-bios"), (Arch.AARCH64, Firmware.UEFI, "uefi")])
 def test_the_boot_mode_follows_the_image(
         proxy: FaultProxy, ec2_image: tuple[Ec2Image, Path], tmp_path: Path,
-        fw: Firmware, mode: str) -> None:
+        arch: Arch, fw: Firmware, mode: str) -> None:
     image, _ = ec2_image
     cfg = write_config(tmp_path / "c.conf", proxy, regions="eu-west-1")
-    own = tmp_path / image.path.name.replace("-EC2-", f"-EC2-{fw.value}-")
+    own = tmp_path / image.path.name.replace("-EC2-", f"-EC2-{fw.value}-").replace(
+        ".x86_64.", f".{arch.value}.")
     shutil.copyfile(image.path, own)  # an AMI name of its own: nothing to reuse
     result = publisher(cfg, tmp_path).publish(dataclasses.replace(image, path=own,
-                                                                  firmware=fw))
+                                                                  arch=arch, firmware=fw))
     check_ok(result, ("eu-west-1",))
     sent = [p for op, p in proxy.params if op == "RegisterImage"]
-    assert [(p["BootMode"], p["EnaSupport"]) for p in sent] == [(mode, "true")], sent
+    assert [(p["Architecture"], p["BootMode"], p["EnaSupport"]) for p in sent] == [
+        (arch.ec2_arch, mode, "true")], sent
 
 
 def test_a_boot_mode_the_image_cannot_start_with_is_refused(

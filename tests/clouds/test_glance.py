@@ -22,6 +22,7 @@ import pytest
 from koji_image_plugin.clouds import glance
 from koji_image_plugin.errors import CancelledError, CloudError, SpecError
 from koji_image_plugin.spec.distro import Distro
+from koji_image_plugin.spec.firmware import Firmware
 from tests.glanceserver import GlanceServer, TcpProxy
 
 LOG = logging.getLogger("test.glance")
@@ -122,6 +123,14 @@ def test_image_properties_follow_openstack_names() -> None:
     assert (f["os_distro"], f["os_version"], f["architecture"]) == ("fedora", "rawhide",
                                                                      "i686")
     assert "koji_image_nvr" not in f
+    assert p["hw_firmware_type"] == f["hw_firmware_type"] == "bios"
+    # the image's firmware: a UEFI-only one must be started with UEFI by Nova
+    a = glance.image_properties(Distro.parse("Debian-12"), "arm64", "generic",
+                                firmware=Firmware.UEFI)
+    assert (a["architecture"], a["hw_firmware_type"]) == ("aarch64", "uefi")
+    h = glance.image_properties(Distro.parse("Debian-12"), "x86_64", "generic",
+                                firmware=Firmware.HYBRID)
+    assert h["hw_firmware_type"] == "bios"  # it boots either: Nova's default works
     with pytest.raises(ValueError):
         glance.image_properties(Distro.parse("Debian-12"), "arm", "generic")
 

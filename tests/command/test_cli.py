@@ -25,6 +25,14 @@ def test_validate_good_spec_lists_the_files(tmp_path: Path) -> None:
     assert ".x86_64.qcow2" in done.stdout and "Debian-Cloud-Base-EC2-12-" in done.stdout
 
 
+def test_validate_lists_every_formats_file_by_fedoras_names(tmp_path: Path) -> None:
+    done = koji_image("validate", str(REPO / "examples/all-formats.yaml"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for ext in ("qcow2", "raw.tar.xz", "raw.xz", "vmdk", "vhdfixed.xz", "tar.gz",
+                "vagrant.libvirt.box", "vagrant.virtualbox.box"):
+        assert f".x86_64.{ext}" in done.stdout, ext
+
+
 def test_bad_spec_every_error_at_once_exit_2_nothing_created(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"name": "x y", "version": "1", "distro": "Debian-12",
@@ -42,7 +50,8 @@ def test_bad_spec_every_error_at_once_exit_2_nothing_created(tmp_path: Path) -> 
                    in ln
                    for ln in lines)
         assert any(ln.endswith("formats[0]: 'iso' is not allowed; use one of: qcow2, "
-                               "raw.tar.xz, raw.xz, vmdk") for ln in lines)
+                               "raw.tar.xz, raw.xz, vmdk, vhd, gce, vagrant-libvirt, "
+                               "vagrant-virtualbox") for ln in lines)
     assert sorted(p.name for p in tmp_path.iterdir()) == listing
     assert host_state() == before
 

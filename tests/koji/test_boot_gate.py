@@ -52,8 +52,8 @@ def test_a_failed_check_fails_the_arch_after_its_records_are_written(tmp_path: P
     with pytest.raises(BootFailedError) as info:
         archbuild.build(Built(SPEC, HostConfig()), Arch.X86_64, tmp_path)
     msg = str(info.value)
-    assert msg.startswith("x86_64: boot test failed for generic as nocloud: FAIL "
-                          "leftovers: 1 build leftovers: /var/log/installer; see "
+    assert msg.startswith("x86_64: boot test failed for generic as nocloud under seabios: "
+                          "FAIL leftovers: 1 build leftovers: /var/log/installer; see "
                           "boot-x86_64-generic-nocloud-checks.log and "
                           "boot-x86_64-generic-nocloud-console.log"), msg
     manifest = json.loads((tmp_path / "out" / "Test-Cloud-Base-12-1.x86_64.manifest.json")

@@ -6,6 +6,7 @@ import pytest
 from koji_image_plugin.errors import KojiImageError
 from koji_image_plugin.koji import archivetypes, record, request
 from koji_image_plugin.koji.info import format_info
+from koji_image_plugin.spec.formats import ImageFormat
 
 GOOD = {"distro": "Debian-12", "install_tree": "http://10.0.0.1/tree/$arch/"}
 
@@ -88,6 +89,9 @@ def test_archive_types_follow_the_hubs_longest_extension_rule():
         "checksum"
     assert archivetypes.archive_type("Cloud-12-1.x86_64.manifest.json") == "json"
     assert archivetypes.archive_type("disk.raw.zst") is None
+    assert archivetypes.archive_type("Cloud-GCE-12-1.x86_64.tar.gz") == "tar"
+    assert archivetypes.archive_type("Cloud-12-1.x86_64.vagrant.libvirt.box") == "box"
+    assert archivetypes.archive_type("Cloud-12-1.x86_64.vhdfixed.xz") == "vhdfixed"
     with pytest.raises(KojiImageError, match=r"^files: a.zst, b.img: Koji has no archive"):
         archivetypes.check_importable(["ok.qcow2", "b.img", "a.zst"])
 
@@ -106,6 +110,7 @@ def test_format_info_lists_images_and_verdicts():
                                   "boot_tests": [
                                       {"variant": "generic", "passed": True, "seconds": 80.1},
                                       {"variant": "generic", "profile": "openstack",
+                                       "firmware": "ovmf",
                                        "passed": False, "seconds": 90.0, "checks": [
                                            {"name": "ssh-login", "passed": True,
                                             "detail": "logged in"},
@@ -116,9 +121,10 @@ def test_format_info_lists_images_and_verdicts():
     assert lines[0] == "Build: Cloud-12-1 (COMPLETE)"
     assert "i686: FAILED: FAILED" in lines
     assert f"  a.qcow2  3.0 MiB  sha256:{'ab' * 32}" in lines
-    # a record of before the profiles is a NoCloud boot
-    assert "  boot test generic as NoCloud seed: passed (80.1 s)" in lines
-    at = lines.index("  boot test generic as OpenStack config drive: FAILED (90.0 s)")
+    # a record of before the profiles and firmware is a NoCloud boot under SeaBIOS
+    assert "  boot test generic as NoCloud seed under SeaBIOS: passed (80.1 s)" in lines
+    at = lines.index("  boot test generic as OpenStack config drive under OVMF (UEFI): "
+                     "FAILED (90.0 s)")
     assert lines[at + 1] == "    FAIL root-grew: root filesystem 1.96 GiB"
 
 
@@ -126,7 +132,7 @@ def test_every_file_a_build_imports_has_a_koji_archive_type():
     from koji_image_plugin.spec.image import from_dict
     base = {"name": "Cloud", "version": "1", "release": "1", "arches": ["x86_64"],
             "install_tree": "http://h/t/", "variants": ["generic", "ec2"],
-            "formats": ["qcow2", "raw.tar.xz", "raw.xz"]}
+            "formats": [f.value for f in ImageFormat]}
     for extra, auto in (({"distro": "Debian-12"}, "preseed.cfg"),
                         ({"distro": "Fedora-19", "kickstart": "f.ks"}, "ks")):
         exts = record.import_extensions(from_dict({**base, **extra}))
@@ -135,14 +141,32 @@ def test_every_file_a_build_imports_has_a_koji_archive_type():
 
 
 def test_the_formats_archive_types_are_kojis_and_the_stand_in_serves_the_same_table():
-    from koji_image_plugin.spec.formats import ImageFormat
     from tests.kojistub import core
 
+    plugin_types = {name for name, *_ in archivetypes.PLUGIN_TYPES}
     for fmt in ImageFormat:
-        assert archivetypes.archive_type(f"Cloud-1-1.x86_64.{fmt.extension}") == \
-            fmt.koji_archive_type, fmt
-        assert core.get_archive_type(f"Cloud-1-1.x86_64.{fmt.extension}")["name"] == \
-            fmt.koji_archive_type, fmt
+        name = f"Cloud-1-1.x86_64.{fmt.extension}"
+        assert archivetypes.archive_type(name) == fmt.koji_archive_type, fmt
+        if fmt.koji_archive_type in plugin_types:  # a stock hub lacks it until it is added
+            assert core.get_archive_type(name) is None, fmt
+        else:
+            assert core.get_archive_type(name)["name"] == fmt.koji_archive_type, fmt
+            assert fmt.koji_archive_type in archivetypes.IMAGE_TYPES
+    assert plugin_types == {ImageFormat.VHD.koji_archive_type}
     assert core.ARCHIVE_TYPES is archivetypes.ARCHIVE_TYPES
     # the whole name counts too, as on the hub (a file named just "qcow2" is one)
     assert archivetypes.archive_type("qcow2") == core.get_archive_type("qcow2")["name"]
+
+
+def test_the_command_that_adds_a_missing_archive_type():
+    assert archivetypes.add_command("Cloud-1-1.x86_64.vhdfixed.xz") == (
+        "koji call addArchiveType vhdfixed 'Azure fixed VHD, xz compressed' vhdfixed.xz")
+    # one of Koji's own that an older hub lacks, with its compression type
+    assert archivetypes.add_command("a.tar.gz") == (
+        "koji call addArchiveType tar 'Tar file' 'tar tar.gz tar.bz2 tar.xz tgz' tar")
+    assert archivetypes.add_command("a.erofs") == \
+        "koji call addArchiveType erofs 'erofs image' erofs"
+    assert archivetypes.add_command("disk.raw.zst") is None
+    # the Koji stock table has no type that would take .vhdfixed.xz
+    assert all(not e.endswith("vhdfixed.xz") for _, _, exts, _ in archivetypes.ARCHIVE_TYPES
+               for e in exts.split())

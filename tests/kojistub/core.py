@@ -41,7 +41,7 @@ class Database:
     TABLES = ("users", "sessions", "hosts", "channels", "tags", "targets", "packages",
               "tag_packages", "tasks", "builds", "archives", "tag_listing", "refusals",
               "policy_calls", "uploads", "rpms", "external_repos", "tag_external_repos",
-              "repos", "repo_queue", "archive_rpm_components")
+              "repos", "repo_queue", "archive_rpm_components", "archivetypes")
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in self.TABLES}
@@ -474,10 +474,16 @@ def get_next_build(build_info):
     return new_build(build_info)
 
 
-def get_archive_type(filename=None, type_name=None, type_id=None, strict=False):
-    """kojihub.get_archive_type: the longest matching extension wins (.tar.gz before .gz)."""
+def archive_types():
+    """The archivetypes table: schema.sql's rows, then those addArchiveType added."""
     types = [{"id": i + 1, "name": n, "description": d, "extensions": e,
               "compression_type": c} for i, (n, d, e, c) in enumerate(ARCHIVE_TYPES)]
+    return types + [dict(row) for _, row in sorted(DB.archivetypes.items())]
+
+
+def get_archive_type(filename=None, type_name=None, type_id=None, strict=False):
+    """kojihub.get_archive_type: the longest matching extension wins (.tar.gz before .gz)."""
+    types = archive_types()
     if type_id:
         found = [t for t in types if t["id"] == type_id]
     elif type_name:
@@ -500,6 +506,26 @@ def get_archive_type(filename=None, type_name=None, type_id=None, strict=False):
             raise koji.GenericError(f"unsupported file extension: {filename}")
         raise koji.GenericError("query returned no rows")
     return None
+
+
+def add_archive_type(name, description, extensions, compression_type=None):
+    """kojihub.add_archive_type (the caller checks the admin permission)."""
+    convert_value(name, cast=str, check_only=True)
+    convert_value(description, cast=str, check_only=True)
+    convert_value(extensions, cast=str, check_only=True)
+    if compression_type not in ['zip', 'tar', None]:
+        raise koji.GenericError(f"Unsupported compression type {compression_type}")
+    if get_archive_type(type_name=name):
+        raise koji.GenericError(f"archivetype {name} already exists")
+    for ext in extensions.split(' '):
+        if not ext.replace('.', '').isalnum():
+            raise koji.GenericError(f'No such {ext} file extension')
+        if any(ext in t["extensions"].split() for t in archive_types()):
+            raise koji.GenericError(f'file extension {ext} already exists')
+    type_id = len(ARCHIVE_TYPES) + DB.nextval("archivetypes")
+    DB.archivetypes[type_id] = {"id": type_id, "name": name, "description": description,
+                                "extensions": extensions,
+                                "compression_type": compression_type}
 
 
 def list_archives(buildID=None, type=None, filename=None, archiveID=None, strict=False):

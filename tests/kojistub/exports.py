@@ -441,6 +441,11 @@ class RootExports:
         return core.get_archive_type(filename=filename, type_name=type_name,
                                      type_id=type_id, strict=strict)
 
+    def addArchiveType(self, name, description, extensions, compression_type=None):
+        """RootExports.addArchiveType = kojihub.add_archive_type (admin)."""
+        context.session.assertPerm("admin")
+        core.add_archive_type(name, description, extensions, compression_type)
+
     def listArchives(self, buildID=None, buildrootID=None, componentBuildrootID=None,
                      hostID=None, type=None, filename=None, size=None, checksum=None,
                      checksum_type=None, typeInfo=None, queryOpts=None, imageID=None,

@@ -27,6 +27,8 @@ import feedparser
 import productmd.images
 import pytest
 
+from koji_image_plugin.spec.arches import Arch
+from koji_image_plugin.spec.firmware import Firmware
 from tests import atomcheck
 from tests.conftest import REPO, is_root
 from tests.koji.test_plugins import hub, kojid, tree_server  # noqa: F401 - fixtures
@@ -56,13 +58,20 @@ def local_build(tmp_path_factory: pytest.TempPathFactory, trees: None) -> Path:
     spec.write_text(
         "name: Test-Cloud-Base\nversion: '12'\ndistro: Debian-12\narches: [x86_64]\n"
         "install_tree: file:///var/cache/koji-image-plugin/trees/debian-12-$arch\n"
-        "disk_size: 2\nvariants: [generic]\nformats: [qcow2]\n"
+        "disk_size: 2\nvariants: [generic]\nformats: [qcow2]\nfirmware: bios\n"
         "boot_test: {enabled: true, timeout: 600, profiles: {generic: [nocloud]}}\n")
     t0 = time.monotonic()
     done = koji_image("build", str(spec), "--output", str(work / "out"), "--release", "1")
     print(f"local build for the drop tests: {time.monotonic() - t0:.0f} s")
     assert done.returncode == 0, done.stderr
     return work / "out"
+
+
+#: the local build's image: a BIOS one (one boot; the drop's words for a hybrid image's
+#: two are tested in test_drops_input.py), booted under each firmware it boots with
+FIRMWARE = Firmware.BIOS
+BOOTS = Arch.X86_64.boot_firmwares(FIRMWARE)
+UNDER = "under " + " and ".join(f.label for f in BOOTS)
 
 
 @pytest.fixture(scope="session")
@@ -147,15 +156,18 @@ def test_a_beta_drop_of_a_real_build_verifies_loads_and_is_in_the_feed(
                  "(its manifest.json; not in Koji)", "they are not\n  traced in Koji",
                  "Their packages came from:\n  local build Test-Cloud-Base-12-1: the install "
                  "tree and repos of its spec, not a Koji repo",
-                 "Test-Cloud-Base-12-1.x86_64.qcow2  (", "booted in its boot test)\n"
-                 "    booted on: NoCloud seed\n"):
+                 "Test-Cloud-Base-12-1.x86_64.qcow2  (",
+                 f"bytes, {FIRMWARE.value} firmware, booted in its boot test)\n"
+                 f"    booted on: NoCloud seed {UNDER}\n"):
         assert text in readme, text
     page = (beta_mirror / "index.html").read_text()
     record = json.loads((drop / "drop.json").read_text())
     assert record["images"][0]["booted_on"] == ["nocloud"]
+    assert record["images"][0]["firmware"] == FIRMWARE.value
+    assert record["images"][0]["booted_under"] == [f.value for f in BOOTS]
     for text in ("19 Beta", "ami-0fedcba9876543210", record["images"][0]["sha256"],
                  "passed", "x86_64", "qcow2", "generic",
-                 "<small>booted on: NoCloud seed</small>",
+                 f"<small>booted on: NoCloud seed {UNDER}</small>",
                  "from local build Test-Cloud-Base-12-1 (its manifest.json; not in Koji)"):
         assert text in page, text
     check_feed(beta_mirror, ["19 Beta"])

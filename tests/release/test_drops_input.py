@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from koji_image_plugin.release import index
+from koji_image_plugin.release import index, sources
 from koji_image_plugin.release import weekly_state as weekly
+from koji_image_plugin.spec.firmware import under
 from tests import atomcheck
 
 KOJI_IMAGE = str(Path(sys.executable).with_name("koji-image"))
@@ -214,3 +215,42 @@ def test_the_feed_keeps_its_base_url_when_a_later_run_gives_none(tmp_path: Path)
     index.write_index(mirror)
     feed = (mirror / index.FEED).read_text()
     assert "https://dl.example.org/pub/alt/cloud/" in feed and "file://" not in feed
+
+
+def test_a_drop_says_which_firmware_each_image_passed_its_boots_under() -> None:
+    boots = [{"arch": "x86_64", "variant": "generic", "profile": "nocloud", "passed": True,
+              "firmware": "ovmf"},
+             {"arch": "x86_64", "variant": "generic", "profile": "openstack", "passed": True},
+             {"arch": "x86_64", "variant": "ec2", "profile": "ec2", "passed": True,
+              "firmware": "aavmf"},
+             {"arch": "x86_64", "variant": "generic", "profile": "ec2", "passed": False,
+              "firmware": "aavmf"}]
+    # an older record without firmware booted under SeaBIOS; a failed boot does not count
+    assert sources.booted_under(boots, "x86_64", "generic") == ("seabios", "ovmf")
+    assert sources.booted_under(boots, "i686", "generic") == ()
+    assert under(["seabios", "ovmf"]) == "under SeaBIOS and OVMF (UEFI)"
+    assert under(["aavmf"]) == "under AAVMF (UEFI)" and under([]) == ""
+    assert under(["seabios", "ovmf", "x"]) == "under SeaBIOS, OVMF (UEFI) and x"
+
+
+def test_a_drops_readme_says_how_to_use_each_format_it_has_and_only_those() -> None:
+    import datetime as dt
+
+    from koji_image_plugin.release.drop import Drop, DropId, DropImage, Verdict
+    from koji_image_plugin.release.readme import readme
+    from koji_image_plugin.spec.arches import Arch
+    from koji_image_plugin.spec.formats import ImageFormat
+    from koji_image_plugin.spec.variants import Variant
+
+    def drop(*formats: ImageFormat) -> str:
+        images = tuple(DropImage(f"C-1-1.x86_64.{f.extension}", "C-1-1", Arch.X86_64,
+                                 Variant.GENERIC, f, 1, "ab" * 32, "/x", Verdict.PASSED)
+                       for f in formats)
+        return readme(Drop(DropId("19", "Beta"), images), dt.datetime(2026, 12, 2))
+
+    both = drop(ImageFormat.QCOW2, ImageFormat.VHD, ImageFormat.VAGRANT_LIBVIRT)
+    assert "Azure (FILE.vhdfixed.xz" in both and "vagrant up --provider=libvirt" in both
+    assert "Google Compute Engine" not in both and "VirtualBox" not in both
+    assert both.index("Azure") < both.index("EC2:") < both.index("Report bugs")
+    plain = drop(ImageFormat.QCOW2)
+    assert "Azure" not in plain and "Vagrant" not in plain and "\nEC2:\n" in plain

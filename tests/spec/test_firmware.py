@@ -93,9 +93,17 @@ def test_a_kickstart_s_own_layout_must_boot_with_the_firmware(tmp_path: Path) ->
     assert problems(tmp_path, firmware="bios") == []
     (tmp_path / "f.ks").write_text("clearpart --all --disklabel=msdos\nreqpart\n"
                                    "part / --grow\n" + PACKAGES_ONLY)
-    assert problems(tmp_path, firmware="uefi") == [
-        f"kickstart: {tmp_path / 'f.ks'}: clearpart --disklabel=msdos cannot boot firmware "
-        "uefi, which needs a gpt disk; use --disklabel=gpt or set the spec's firmware"]
+    assert problems(tmp_path, firmware="hybrid") == [
+        f"kickstart: {tmp_path / 'f.ks'}: clearpart --disklabel=msdos cannot make a hybrid "
+        "BIOS+UEFI disk, which is GPT; use --disklabel=gpt or set the spec's firmware"]
+    assert problems(tmp_path, firmware="uefi") == []  # an ESP on an MBR disk boots too
+    # BIOS boots a GPT disk from a BIOS boot partition
+    (tmp_path / "f.ks").write_text("clearpart --all --disklabel=gpt\npart / --grow\n"
+                                   + PACKAGES_ONLY)
+    assert problems(tmp_path, firmware="bios") == [
+        f"kickstart: {tmp_path / 'f.ks'}: firmware bios boots from partitions this "
+        "kickstart does not make; add part biosboot --fstype=biosboot --size=1 (or "
+        "reqpart), or remove its storage commands so the layout is made for you"]
     (tmp_path / "f.ks").write_text("reqpart\npart / --grow\n" + PACKAGES_ONLY)
     assert problems(tmp_path, firmware="hybrid") == []  # anaconda makes biosboot and ESP
     text = kickstart.prepare(tmp_path / "f.ks", Arch.X86_64, (), "http://t/", None,
@@ -128,3 +136,10 @@ def test_a_preseed_gets_the_layout_unless_it_has_a_recipe_that_boots(tmp_path: P
     bios = image.from_dict({**DEBIAN, "preseed": "d.preseed", "firmware": "bios"},
                            base_dir=tmp_path)
     assert installfile.prepared_text(bios, Arch.X86_64, ()) == own  # kept as it is
+    gpt = "d-i partman-partitioning/choose_label select gpt\n" + own
+    assert preseed_problem(gpt, Firmware.BIOS) == (
+        "its partman-auto/expert_recipe cannot boot firmware bios; add a 'method{ biosgrub "
+        "}' partition, or remove the recipe so the layout is made for you")
+    assert preseed_problem(gpt.replace("gpt", "msdos"), Firmware.HYBRID) == (
+        "partman-partitioning/choose_label msdos cannot make a hybrid BIOS+UEFI disk, "
+        "which is GPT; choose gpt, or set the spec's firmware")

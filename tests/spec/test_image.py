@@ -89,7 +89,8 @@ def test_every_problem_is_reported_at_once_each_naming_its_field(tmp_path: Path)
                       "preseed", "colour", "size"}
     text = "\n".join(found)
     assert "use one of: x86_64, i686, aarch64" in text
-    assert "use one of: qcow2, raw.tar.xz, raw.xz, vmdk" in text
+    assert ("use one of: qcow2, raw.tar.xz, raw.xz, vmdk, vhd, gce, vagrant-libvirt, "
+            "vagrant-virtualbox") in text
     assert "Debian versions 7 to 13 are" in text
     assert "unknown field; allowed fields:" in text
     assert "does not exist" in text
@@ -149,6 +150,16 @@ def test_example_specs_are_valid() -> None:
                          "Everything/$arch/os/",)
 
 
+def test_koji_ini_takes_kojis_format_names(tmp_path: Path) -> None:
+    f = tmp_path / "k.ini"
+    f.write_text((REPO / "examples" / "koji-image-build.ini").read_text().replace(
+        "format = qcow2,raw-xz", "format = vpc,tar-gz,vagrant-libvirt,vagrant-virtualbox"))
+    (tmp_path / "fedora-cloud-base.ks").write_text("text\n")
+    assert load.load(f).formats == (ImageFormat.VHD, ImageFormat.GCE,
+                                    ImageFormat.VAGRANT_LIBVIRT,
+                                    ImageFormat.VAGRANT_VIRTUALBOX)
+
+
 def test_koji_ini_problems_are_all_reported(tmp_path: Path) -> None:
     f = tmp_path / "k.ini"
     f.write_text("[image-build]\nname = x\nversion = 1\narches = x86_64,ppc\n"
@@ -165,7 +176,8 @@ def test_koji_ini_problems_are_all_reported(tmp_path: Path) -> None:
         load.load(f)
     found = [str(p) for p in again.value.problems]
     assert "arches[1]: 'ppc' is not allowed; use one of: x86_64, i686, aarch64" in found
-    assert "formats[0]: 'iso' is not allowed; use one of: qcow2, raw.tar.xz, raw.xz, vmdk" in found
+    assert ("formats[0]: 'iso' is not allowed; use one of: qcow2, raw.tar.xz, raw.xz, vmdk, "
+            "vhd, gce, vagrant-libvirt, vagrant-virtualbox") in found
 
 
 def test_koji_ini_without_section(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ network say about the cloud it runs in.
 
 - nocloud: plain QEMU DMI, virtio disk, the seed on a second virtio disk;
 - openstack: Nova's SMBIOS (``OpenStack Nova``), virtio disk, the config drive as an
-  IDE CD-ROM, as libvirt attaches it for Nova;
+  IDE CD-ROM, as libvirt attaches it for Nova (a virtio-scsi CD-ROM on aarch64);
 - ec2: DMI uuid and serial starting ``ec2`` (cloud-init's and ds-identify's test for
   AWS), the root disk on NVMe (as on Nitro), the metadata service at 169.254.169.254;
 - eucalyptus: the EC2 protocol without tokens on plain KVM DMI and a virtio disk;
@@ -88,10 +88,20 @@ def disks(boot: Boot) -> list[str]:
     else:
         out = ["-drive", f"{root},if=virtio"]
     if boot.drive is not None and boot.inst.profile is BootProfile.OPENSTACK:
-        out += ["-drive", f"file={boot.drive},if=ide,media=cdrom,readonly=on,format=raw"]
+        out += config_drive(boot.arch, boot.drive)
     elif boot.drive is not None:
         out += ["-drive", f"file={boot.drive},if=virtio,format=raw,readonly=on"]
     return out
+
+
+def config_drive(arch: Arch, drive: Path) -> list[str]:
+    """The config drive as Nova's libvirt driver attaches it: a CD-ROM on the IDE bus of
+    a PC, on virtio-scsi where the machine has no IDE (arm's ``virt``)."""
+    cd = f"file={drive},media=cdrom,readonly=on,format=raw"
+    if arch is Arch.AARCH64:
+        return ["-device", "virtio-scsi-pci,id=scsi", "-drive", f"{cd},if=none,id=cd",
+                "-device", "scsi-cd,drive=cd,bus=scsi.0"]
+    return ["-drive", f"{cd},if=ide"]
 
 
 def relay_command(port: int) -> str:

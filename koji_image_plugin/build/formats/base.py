@@ -28,6 +28,9 @@ class ConvertOptions:
     xz_threads: int = 0
     #: tar member mtime, so the same disk gives the same tar.
     mtime: int = 0
+    gzip_level: int = 6
+    #: the arch of the disk (a VirtualBox box's descriptor names a 32- or 64-bit guest)
+    arch: str = "x86_64"
 
 
 class Writer:
@@ -36,7 +39,11 @@ class Writer:
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
-        Writer.registry[cls.fmt] = cls
+        if "fmt" in cls.__dict__:  # not a base that formats share
+            Writer.registry[cls.fmt] = cls
+
+    def check(self, opts: ConvertOptions) -> None:
+        """Refuse options this format cannot write, before any work is done."""
 
     def commands(self, raw: Path, dest: Path, opts: ConvertOptions) -> list[list[str]]:
         raise NotImplementedError

@@ -6,8 +6,16 @@
 - Fedora 30 and later: Oz already falls back to its newest entry (29) with a warning;
   registering them explicitly makes that choice deliberate and silent.
 - The install guest: ``instrument`` makes a guest's libvirt XML keep its serial console in
-  a log file and puts the kernel console on that serial port, so a stalled install can be
-  diagnosed from what the guest printed (Oz itself only takes a screenshot).
+  a log file and puts the kernel console on that serial port (the arch's: ttyAMA0 on
+  aarch64), so a stalled install can be diagnosed from what the guest printed (Oz itself
+  only takes a screenshot).
+- aarch64: Oz names Debian's installer directory after the TDL arch (``aarch64``), but
+  Debian calls it ``arm64``; and under TCG Oz gives the guest no CPU model, so qemu's
+  ``virt`` machine starts a 32-bit Cortex-A15 that cannot run an arm64 kernel:
+  ``instrument`` sets Debian's arch name and asks libvirt for the emulator's most capable
+  CPU (``<cpu mode='maximum'/>``; under KVM Oz already passes the host's through); and
+  Oz gives every guest a PS/2 mouse, which ``virt`` does not have (libvirt refuses the
+  domain), so it is dropped (the guest has no screen either).
 
 - Inactivity: Oz 0.17's ``timed_loop`` calls its install callback once every 10 s, and
   the callback counts *calls*, so ``[timeouts] inactivity = 300`` means 3000 s of
@@ -32,12 +40,12 @@ from typing import Any
 
 import lxml.etree
 
+from ...spec.arches import Arch
 from ...spec.distro import Family
 
 #: the releases Oz 0.17 does not know, of those the spec accepts (spec/distro.py)
 DEBIAN_NEW = tuple(str(v) for v in Family.DEBIAN.versions if v >= 10)
 FEDORA_NEW = tuple(str(v) for v in Family.FEDORA.versions if v >= 30)
-CONSOLE_ARGS = "console=tty0 console=ttyS0,115200n8"
 
 
 def register() -> None:
@@ -68,17 +76,20 @@ def supported(family: str, version: str) -> bool:
                                 (family == "Fedora" and version == "rawhide"))
 
 
-def instrument(guest: Any, console_log: Path) -> None:
-    """Wrap ``guest._generate_xml`` to log the serial console and use it as kernel console."""
+def instrument(guest: Any, console_log: Path, arch: Arch) -> None:
+    """Wrap ``guest._generate_xml`` to log the serial console and use it as kernel
+    console, and give an aarch64 guest what Oz 0.17 does not (see above)."""
     original = guest._generate_xml
+    if hasattr(guest, "debarch"):  # Oz's Debian guests
+        guest.debarch = arch.deb_arch
 
     def generate_xml(*args: Any, **kwargs: Any) -> str:
-        return add_console_log(original(*args, **kwargs), console_log)
+        return adapt_xml(original(*args, **kwargs), console_log, arch)
 
     guest._generate_xml = generate_xml
 
 
-def add_console_log(xml: str, console_log: Path) -> str:
+def adapt_xml(xml: str, console_log: Path, arch: Arch) -> str:
     doc = lxml.etree.fromstring(xml)
     for serial in doc.xpath("/domain/devices/serial[@type='pty']"):
         if not serial.xpath("log"):
@@ -86,7 +97,12 @@ def add_console_log(xml: str, console_log: Path) -> str:
             serial.insert(0, log)
     for cmdline in doc.xpath("/domain/os/cmdline"):
         if "console=" not in (cmdline.text or ""):
-            cmdline.text = f"{cmdline.text or ''} {CONSOLE_ARGS}".strip()
+            cmdline.text = f"{cmdline.text or ''} {arch.console_args(screen=True)}".strip()
+    if arch is Arch.AARCH64:
+        for mouse in doc.xpath("/domain/devices/input[@bus='ps2']"):
+            mouse.getparent().remove(mouse)
+        if doc.get("type") == "qemu" and not doc.xpath("/domain/cpu"):
+            doc.append(lxml.etree.Element("cpu", mode="maximum"))
     return str(lxml.etree.tostring(doc, pretty_print=True, encoding="unicode"))
 
 

@@ -161,7 +161,7 @@ class OzEngine:
                                f"{exc}") from exc
         if guest is None:
             raise InstallError(f"Oz does not know {spec.distro}")
-        compat.instrument(guest, paths.console_log)
+        compat.instrument(guest, paths.console_log, arch)
         return guest
 
     def _run(self, guest: Any, name: str, spec: ImageSpec, arch: Arch, paths: _Paths,
