@@ -92,6 +92,146 @@ def test_the_installer_leaves_no_log_in_the_image() -> None:
         assert "koji-image-installer.log" not in text, name
 
 
+# --- arches, and the build guest of a foreign arch (aarch64 on an x86_64 host) ---
+
+def test_every_arch_has_its_facts(build_tree: ModuleType) -> None:
+    for arch in build_tree.ARCHES:
+        assert arch in build_tree.ARCH_PACKAGES, arch
+        assert arch in build_tree.ARCH_REQUIRED_PATHS, arch
+        assert arch in build_tree.ARCH_MODULES, arch
+        assert arch in build_tree.SERIAL_CONSOLES, arch
+        if not build_tree.runs_natively(arch, "x86_64"):
+            assert arch in build_tree.GUEST_QEMU, arch
+    assert "grub-pc" not in build_tree.BASE_PACKAGES
+    assert build_tree.ARCHES["aarch64"] == ("arm64", "linux-image-cloud-arm64",
+                                            "aarch64-linux-gnu")
+    arm = build_tree.ARCH_PACKAGES["aarch64"]
+    assert "grub-pc" not in arm
+    assert {"grub-efi-arm64-bin", "dosfstools"} <= set(arm)
+    assert "/usr/lib/grub/arm64-efi/modinfo.sh" in build_tree.ARCH_REQUIRED_PATHS["aarch64"]
+
+
+@pytest.mark.parametrize(("arch", "host", "native"), [
+    ("x86_64", "x86_64", True),
+    ("i686", "x86_64", True),
+    ("aarch64", "x86_64", False),
+    ("aarch64", "aarch64", True),
+    ("x86_64", "aarch64", False),
+    ("i686", "i686", True),
+])
+def test_which_arches_run_natively(build_tree: ModuleType, arch: str, host: str,
+                                   native: bool) -> None:
+    assert build_tree.runs_natively(arch, host) is native
+
+
+@pytest.mark.parametrize(("arch", "console", "serial_terminal"), [
+    ("x86_64", "ttyS0", True),
+    ("i686", "ttyS0", True),
+    ("aarch64", "ttyAMA0", False),
+])
+def test_grub_settings_name_the_arch_console(build_tree: ModuleType, arch: str, console: str,
+                                             serial_terminal: bool) -> None:
+    settings = build_tree.grub_defaults(arch)
+    assert settings["GRUB_CMDLINE_LINUX"] == f'"console=tty0 console={console},115200"'
+    assert ("GRUB_SERIAL_COMMAND" in settings) is serial_terminal
+    assert settings["GRUB_TERMINAL"] == ('"console serial"' if serial_terminal else '"console"')
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    """{option: value} of an argv; a flag without a value maps to ""."""
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        assert argv[i].startswith("-"), argv[i]
+        has_value = i + 1 < len(argv) and not argv[i + 1].startswith("-")
+        found[argv[i]] = argv[i + 1] if has_value else ""
+        i += 2 if has_value else 1
+    return found
+
+
+def test_the_build_guest_argv(build_tree: ModuleType) -> None:
+    argv = build_tree.guest_qemu_argv("aarch64", "/t/Image", "/t/initrd.gz", "/t/work.img",
+                                      "/t/console.log")
+    assert argv[0] == "qemu-system-aarch64"
+    pairs = _options(argv[1:])
+    assert pairs["-machine"] == "virt"
+    assert pairs["-cpu"].startswith("max")
+    assert pairs["-accel"] == "tcg"
+    assert pairs["-kernel"] == "/t/Image"
+    assert pairs["-initrd"] == "/t/initrd.gz"
+    assert pairs["-serial"] == "file:/t/console.log"
+    assert "console=ttyAMA0" in pairs["-append"].split()
+    assert pairs["-drive"].startswith("file=/t/work.img,format=raw,")
+    assert pairs["-device"] == "virtio-blk-pci,drive=work"
+    assert pairs["-nic"] == "none"
+    assert pairs["-no-reboot"] == pairs["-nodefaults"] == ""
+
+
+def test_the_guest_runs_this_scripts_preparation(build_tree: ModuleType) -> None:
+    import argparse
+    args = argparse.Namespace(arch="aarch64", layout="debian")
+    argv = build_tree.guest_prepare_argv(args, "bookworm-arm64-x", "linux-image-cloud-arm64")
+    assert argv[:2] == ["/usr/bin/python3", "/tmp/koji-fixture-build/build_tree.py"]
+    pairs = _options(argv[2:])
+    assert pairs == {"--prepare-root": "/", "--arch": "aarch64", "--layout": "debian",
+                     "--name": "bookworm-arm64-x", "--kernel-package": "linux-image-cloud-arm64"}
+    # the guest's step parses with the script's own parser (and refuses half of it)
+    with pytest.raises(SystemExit):
+        build_tree.main(["--prepare-root", "/", "--arch", "aarch64"])
+
+
+def test_the_guest_init_is_valid_sh(build_tree: ModuleType, tmp_path: Path) -> None:
+    import subprocess
+    text = build_tree.GUEST_INIT.format(mark=build_tree.GUEST_MARK, prepare="/usr/bin/true",
+                                        script_dir=build_tree.GUEST_SCRIPT_DIR)
+    (tmp_path / "init").write_text(text)
+    subprocess.run(["sh", "-n", str(tmp_path / "init")], check=True)
+    assert "/debootstrap/debootstrap --second-stage" in text
+    assert "chroot /mnt /usr/bin/true || finish 2" in text
+    assert "rm -rf /mnt/tmp/koji-fixture-build" in text
+
+
+@pytest.mark.parametrize(("console", "status", "steps"), [
+    ("koji-fixture-guest: started (up 1.5 s)\n"
+     "[   2.0] noise\nkoji-fixture-guest: second stage (up 3 s)\r\n"
+     "koji-fixture-guest: exit status 0 (up 90.25 s)\n",
+     0, [("started", 1.5), ("second stage", 3.0), ("exit status 0", 90.25)]),
+    ("koji-fixture-guest: second stage failed; its log: (up 50 s)\n"
+     "koji-fixture-guest: exit status 1 (up 51 s)\n",
+     1, [("second stage failed; its log:", 50.0), ("exit status 1", 51.0)]),
+    # killed or crashed: no status line
+    ("koji-fixture-guest: started (up 1 s)\nKernel panic\n", None, [("started", 1.0)]),
+    ("", None, []),
+])
+def test_the_guest_report_is_read_from_its_console(build_tree: ModuleType, console: str,
+                                                   status: int | None,
+                                                   steps: list[tuple[str, float]]) -> None:
+    assert build_tree.guest_report(console) == (status, steps)
+
+
+def test_the_guest_initrd_unpacks(build_tree: ModuleType, tmp_path: Path) -> None:
+    import subprocess
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(b"\x7fELF fake")
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "virtio.ko").write_bytes(b"one")
+    import gzip
+    (mods / "virtio_blk.ko.gz").write_bytes(gzip.compress(b"two"))
+    initrd = tmp_path / "initrd.gz"
+    build_tree.write_guest_initrd(str(initrd), str(busybox),
+                                  [(str(mods / "virtio.ko"), True),
+                                   (str(mods / "virtio_blk.ko.gz"), True)], "#!/bin/sh\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(f"gzip -dc {initrd} | cpio -idm --quiet", shell=True, cwd=out, check=True)
+    assert (out / "init").read_text() == "#!/bin/sh\n"
+    assert (out / "bin/sh").is_symlink()
+    assert (out / "bin/busybox").read_bytes() == b"\x7fELF fake"
+    assert (out / "lib/modules/load-order").read_text() == "virtio.ko\nvirtio_blk.ko\n"
+    assert (out / "lib/modules/virtio_blk.ko").read_bytes() == b"two"
+
+
 # --- the disk layout (layout.sh, kickstart.sh's ks_storage) run in busybox sh ---------
 
 BUSYBOX = shutil.which("busybox")
@@ -287,7 +427,9 @@ def test_the_disk_size_check_counts_every_partition(tmp_path: Path) -> None:
 
 
 def test_the_x86_64_image_can_boot_with_uefi(build_tree: ModuleType) -> None:
-    assert build_tree.FIRMWARES == {"x86_64": ("bios", "uefi", "hybrid"), "i686": ("bios",)}
-    assert {"grub-efi-amd64-bin", "dosfstools"} <= set(build_tree.ARCH_PACKAGES["x86_64"])
-    assert build_tree.ARCH_PACKAGES["i686"] == []
+    assert build_tree.FIRMWARES == {"x86_64": ("bios", "uefi", "hybrid"), "i686": ("bios",),
+                                    "aarch64": ("uefi",)}
+    assert {"grub-pc", "grub-efi-amd64-bin", "dosfstools"} <= set(
+        build_tree.ARCH_PACKAGES["x86_64"])
+    assert build_tree.ARCH_PACKAGES["i686"] == ["grub-pc"]  # BIOS only
     assert "/usr/sbin/mkfs.vfat" in build_tree.ARCH_REQUIRED_PATHS["x86_64"]
