@@ -144,7 +144,7 @@ def test_gce_tarball_holds_exactly_disk_raw_sparse_in_oldgnu_format(
     assert raw_header[257:265] == b"ustar  \0"  # the old GNU magic, not POSIX ustar
     with tarfile.open(dest, "r:gz") as tar:
         (member,) = tar.getmembers()
-        assert member.name == gce.MEMBER == "disk.raw"
+        assert member.name == gce.DISK_MEMBER == "disk.raw"
         assert member.issparse() and member.size == small_disk.stat().st_size
         assert (member.mtime, member.uid, member.gid, member.mode) == (1700000000, 0, 0, 0o644)
         f = tar.extractfile(member)

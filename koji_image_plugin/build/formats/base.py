@@ -75,6 +75,30 @@ def stream_sha256(cmds: list[list[str]], runner: Runner, log_name: str) -> str:
     return sink.hexdigest()
 
 
+#: the one member of the tarballs (raw.tar.xz, GCE's tar.gz)
+DISK_MEMBER = "disk.raw"
+
+
+def disk_tar_argv(raw: Path, opts: ConvertOptions, *options: str) -> list[str]:
+    """tar of ``raw`` alone, as the member ``disk.raw``, sparse, owned by root, with the
+    build's mtime (so the same disk gives the same tar); ``options`` add to it."""
+    return [
+        "tar",
+        "--create",
+        *options,
+        "--sparse",
+        "--file=-",
+        f"--directory={raw.parent}",
+        f"--transform=s|^{raw.name}$|{DISK_MEMBER}|",
+        "--owner=0",
+        "--group=0",
+        "--numeric-owner",
+        "--mode=0644",
+        f"--mtime=@{opts.mtime}",
+        raw.name,
+    ]
+
+
 def xz_argv(opts: ConvertOptions) -> list[str]:
     return [
         "xz",

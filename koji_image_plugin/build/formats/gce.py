@@ -12,9 +12,7 @@ from pathlib import Path
 from ...checksums import Digest
 from ...runner import Runner
 from ...spec.formats import ImageFormat
-from .base import ConvertOptions, Writer, stream_sha256, write_stream
-
-MEMBER = "disk.raw"
+from .base import DISK_MEMBER, ConvertOptions, Writer, disk_tar_argv, stream_sha256, write_stream
 
 
 class Gce(Writer):
@@ -22,21 +20,7 @@ class Gce(Writer):
 
     def commands(self, raw: Path, dest: Path, opts: ConvertOptions) -> list[list[str]]:
         return [
-            [
-                "tar",
-                "--create",
-                "--format=oldgnu",
-                "--sparse",
-                "--file=-",
-                f"--directory={raw.parent}",
-                f"--transform=s|^{raw.name}$|{MEMBER}|",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "--mode=0644",
-                f"--mtime=@{opts.mtime}",
-                raw.name,
-            ],
+            disk_tar_argv(raw, opts, "--format=oldgnu"),
             [
                 "gzip",
                 f"-{opts.gzip_level}",
@@ -53,5 +37,5 @@ class Gce(Writer):
                      log_name: str) -> bool:
         return stream_sha256([
             ["gzip", "--decompress", "--stdout", str(path)],
-            ["tar", "--extract", "--to-stdout", "--file=-", MEMBER],
+            ["tar", "--extract", "--to-stdout", "--file=-", DISK_MEMBER],
         ], runner, log_name) == raw_sha256

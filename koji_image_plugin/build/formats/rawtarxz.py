@@ -7,32 +7,22 @@ from pathlib import Path
 from ...checksums import Digest
 from ...runner import Runner
 from ...spec.formats import ImageFormat
-from .base import ConvertOptions, Writer, stream_sha256, write_stream, xz_argv
-
-MEMBER = "disk.raw"
+from .base import (
+    DISK_MEMBER,
+    ConvertOptions,
+    Writer,
+    disk_tar_argv,
+    stream_sha256,
+    write_stream,
+    xz_argv,
+)
 
 
 class RawTarXz(Writer):
     fmt = ImageFormat.RAW_TAR_XZ
 
     def commands(self, raw: Path, dest: Path, opts: ConvertOptions) -> list[list[str]]:
-        return [
-            [
-                "tar",
-                "--create",
-                "--sparse",
-                "--file=-",
-                f"--directory={raw.parent}",
-                f"--transform=s|^{raw.name}$|{MEMBER}|",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "--mode=0644",
-                f"--mtime=@{opts.mtime}",
-                raw.name,
-            ],
-            xz_argv(opts),
-        ]
+        return [disk_tar_argv(raw, opts), xz_argv(opts)]
 
     def write(self, raw: Path, dest: Path, opts: ConvertOptions, runner: Runner,
               log_name: str) -> Digest:
@@ -42,5 +32,5 @@ class RawTarXz(Writer):
                      log_name: str) -> bool:
         return stream_sha256([
             ["xz", "--decompress", "--stdout", str(path)],
-            ["tar", "--extract", "--to-stdout", "--file=-", MEMBER],
+            ["tar", "--extract", "--to-stdout", "--file=-", DISK_MEMBER],
         ], runner, log_name) == raw_sha256
