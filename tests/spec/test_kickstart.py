@@ -23,6 +23,8 @@ repo --name=fedora --baseurl=http://mirror.example/fedora/
 repo --name=updates --mirrorlist=http://mirror.example/updates
 rootpw --lock
 bootloader --location=mbr --append="console=ttyS0"
+part biosboot --fstype=biosboot --size=1
+part /boot/efi --fstype=efi --size=100
 part / --size=3000 --grow
 %packages
 kernel
