@@ -399,6 +399,15 @@ def test_a_bios_only_tree_refuses_gpt(tmp_path: Path, firmware: str) -> None:
 
 
 @needs_busybox
+@pytest.mark.parametrize("firmware", ["hybrid", "bios", "gpt with a stock recipe"])
+def test_a_uefi_only_tree_refuses_bios_layouts(tmp_path: Path, firmware: str) -> None:
+    """aarch64's tree boots with UEFI only: no MBR, no BIOS boot partition."""
+    out = _preseed(tmp_path, PRESEED_CASES[firmware][0], firmware="uefi")
+    assert out.startswith("FAIL: ") and "UEFI-only" in out and "\n" not in out, out
+    assert _preseed(tmp_path, PRESEED_CASES["uefi"][0], firmware="uefi") == "gpt 0 100 2"
+
+
+@needs_busybox
 @needs_sfdisk
 @pytest.mark.parametrize("ks,expected", KICKSTART_CASES.values(), ids=KICKSTART_CASES.keys())
 def test_the_kickstart_lays_the_disk_out(tmp_path: Path, ks: str,
