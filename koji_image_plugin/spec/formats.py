@@ -15,6 +15,8 @@ class _Facts(NamedTuple):
     koji_archive_type: str
     compression: str
     productmd: tuple[str, str]
+    #: the arches whose images it can carry (None: every arch)
+    arches: tuple[str, ...] | None = None
 
 
 class ImageFormat(enum.StrEnum):
@@ -56,6 +58,11 @@ class ImageFormat(enum.StrEnum):
         """productmd's (type, format) of an image in this format (images.json)."""
         return _FACTS[self].productmd
 
+    @property
+    def arches(self) -> tuple[str, ...] | None:
+        """The arches (Koji's names) an image in this format can be for; None: any."""
+        return _FACTS[self].arches
+
     @classmethod
     def from_koji(cls, name: str) -> ImageFormat:
         return cls(from_koji_name(name))
@@ -81,7 +88,9 @@ _FACTS = {
         ("vagrant-libvirt", "vagrant-libvirt.box")),
     ImageFormat.VAGRANT_VIRTUALBOX: _Facts(
         "vagrant.virtualbox.box", "vagrant-virtualbox", "box",
-        "deflate (streamOptimized grains)", ("vagrant-virtualbox", "vagrant-virtualbox.box")),
+        "deflate (streamOptimized grains)", ("vagrant-virtualbox", "vagrant-virtualbox.box"),
+        # VirtualBox's OVF names x86 guests only (Fedora ships no aarch64 VirtualBox box)
+        arches=("x86_64", "i686")),
 }
 
 

@@ -209,6 +209,8 @@ def check(data: Any, base_dir: Path | None, edge: Edge = LOCAL,
     problems += _cross_field_problems(data, bad)
     if not {"firmware", "arches"} & bad:
         problems += _firmware_problems(data)
+    if not {"formats", "variant_formats", "arches"} & bad:
+        problems += _arch_format_problems(data)
     return problems
 
 
@@ -296,6 +298,18 @@ def install_file_problems(path: Path, key: str, data: Mapping[str, Any]) -> list
 
 #: how a user lets a spec name files outside its directory, on the command line
 CONSENT = "give --allow-outside-files"
+
+
+def _arch_format_problems(data: Mapping[str, Any]) -> list[Problem]:
+    """A format asked for an arch its images cannot be for (a VirtualBox box of aarch64)."""
+    asked = [("formats", data.get("formats", DEFAULTS["formats"]))]
+    vf = data.get("variant_formats") or {}
+    asked += [(f"variant_formats.{v}", fs) for v, fs in vf.items()]
+    return [Problem(f"{field}[{i}]", f"{f} carries {' or '.join(fmt.arches)} images only, not "
+                    f"{arch.value}; remove it, or build {arch.value} with a spec of its own")
+            for field, fs in asked for i, f in enumerate(fs if isinstance(fs, list) else [])
+            if (fmt := ImageFormat(f)).arches for arch, _ in _builds(data)
+            if arch.value not in fmt.arches]
 
 
 def file_problem(base_dir: Path, name: str, allow_outside: bool = False,

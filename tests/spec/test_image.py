@@ -116,6 +116,20 @@ def test_cross_field_rules() -> None:
                                                             "can_fail": ["i686"]}))
 
 
+def test_a_format_an_arch_s_images_cannot_be_in_is_refused() -> None:
+    from koji_image_plugin.build.formats import ovf
+    a64 = {**GOOD, "arches": ["x86_64", "aarch64"]}
+    assert problems({**a64, "formats": ["qcow2", "vagrant-virtualbox"]}) == [
+        "formats[1]: vagrant-virtualbox carries x86_64 or i686 images only, not aarch64; "
+        "remove it, or build aarch64 with a spec of its own"]
+    assert problems({**a64, "variants": ["generic", "ec2"], "variant_formats": {
+        "ec2": ["raw.xz", "vagrant-virtualbox"]}})[0].startswith("variant_formats.ec2[1]: ")
+    image.from_dict({**GOOD, "formats": ["vagrant-virtualbox", "vagrant-libvirt"]})
+    image.from_dict({**a64, "formats": ["vagrant-libvirt", "vhd", "gce", "vmdk"]})
+    # the OVF writer names exactly the arches the spec lets through
+    assert set(ovf.OS_TYPES) == set(ImageFormat.VAGRANT_VIRTUALBOX.arches or ())
+
+
 def test_not_a_mapping() -> None:
     assert problems(["a", "list"]) == ["(top level): a spec must be a mapping of fields to "
                                        "values"]
