@@ -87,6 +87,37 @@ def host_state() -> dict[str, set[str]]:
     }
 
 
+LONG_WHY = ("the aarch64 build and boot test: its arm64 tree alone takes about 52 min under "
+            "TCG on 2 cores, more than the CI budget; run it with --long")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true",
+                     help="also run the tests marked long (" + LONG_WHY.split(";")[0] + ")")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked ``long`` run only with --long: deselected (and counted as such)
+    otherwise, and the summary says why."""
+    if config.getoption("--long"):
+        return
+    long = [i for i in items if i.get_closest_marker("long")]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [i for i in items if not i.get_closest_marker("long")]
+        config.stash[_LONG_LEFT] = len(long)
+
+
+_LONG_LEFT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    left = config.stash.get(_LONG_LEFT, 0)
+    if left:
+        terminalreporter.write_line(f"{left} test(s) marked long not run: {LONG_WHY}")
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 
@@ -103,6 +134,15 @@ def trees() -> None:
         done = subprocess.run([sys.executable, str(BUILD_TREE), "--arch", arch],
                               stdout=subprocess.PIPE, text=True, timeout=1800)
         assert done.returncode == 0, f"building the {arch} offline tree failed"
+
+
+@pytest.fixture(scope="session")
+def arm64_tree() -> None:
+    """Build (or reuse) the aarch64 offline tree (debootstrap --foreign, the second stage
+    in an aarch64 TCG guest on an x86_64 host: about 52 min); a failure fails the tests."""
+    done = subprocess.run([sys.executable, str(BUILD_TREE), "--arch", "aarch64"],
+                          stdout=subprocess.PIPE, text=True, timeout=3 * 3600)
+    assert done.returncode == 0, "building the aarch64 offline tree failed"
 
 
 @pytest.fixture(scope="session")

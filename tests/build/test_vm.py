@@ -56,8 +56,8 @@ CHECKS = ["ssh-login", "cloud-init", "metadata", "hostname-resolves", "root-grew
 
 
 def check_build(out: Path, arch: str, expect: dict[str, list[str]],
-                profiles: dict[str, list[str]], firmwares: tuple[str, ...] = ("seabios",)
-                ) -> dict[str, Any]:
+                profiles: dict[str, list[str]], firmwares: tuple[str, ...] = ("seabios",),
+                boot_loader: str = "grub-pc") -> dict[str, Any]:
     manifest = json.loads((out / "manifest.json").read_text())
     files = {i["file"]: i for i in manifest["images"]}
     for variant, formats in expect.items():
@@ -85,7 +85,7 @@ def check_build(out: Path, arch: str, expect: dict[str, list[str]],
     assert manifest["boot_test_passed"] is True
     info = manifest["arches"][arch]
     names = {p["name"] for p in info["packages"]}
-    assert {"cloud-init", "openssh-server", "grub-pc"} <= names
+    assert {"cloud-init", "openssh-server", boot_loader} <= names
     assert any(n.startswith("linux-image-") for n in names)
     assert set(info["verified"]) == set(files)
     for key in ("install", "convert", "boot_test", "convert_boot_verify"):
