@@ -24,6 +24,8 @@ from typing import Any
 import koji
 import pytest
 
+from koji_image_plugin.koji import archivetypes
+from koji_image_plugin.spec.formats import ImageFormat
 from tests.conftest import REPO, TREES, host_state, is_root
 from tests.kojistub import (
     client_session,
@@ -532,6 +534,10 @@ def _aws_inventory(moto: Any) -> dict[str, tuple[list[str], list[str]]]:
     return out
 
 
+#: the generic variant's formats in the upload test: every one but EC2's raw.xz
+GENERIC_ALL = [f.value for f in ImageFormat if f is not ImageFormat.RAW_XZ]
+
+
 @pytest.mark.vm
 @pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")
 def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
@@ -555,12 +561,18 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
         "name: Test-Cloud-Base\nversion: '12'\nrelease: '2'\ndistro: Debian-12\n"
         f"install_tree: '{tree_server}'\narches: [x86_64]\ntarget: f19\ndisk_size: 2\n"
         "preseed: debian.preseed\n"
-        "variants: [generic, ec2]\nvariant_formats: {generic: [qcow2], ec2: [raw.xz]}\n"
+        # every format Koji imports: the generic variant in all but raw.xz, EC2's
+        f"variants: [generic, ec2]\nvariant_formats: {{generic: [{', '.join(GENERIC_ALL)}], "
+        "ec2: [raw.xz]}\n"
         "xz_preset: 1\nupload: {ec2: {}, glance: {clouds: [test-cloud]}, public: true}\n"
         # a BIOS image here (its boots, once each): the uploads are what this proves; the
         # boot mode of hybrid and UEFI images is proven against moto (test_ec2.py)
         "firmware: bios\nboot_test: {profiles: {generic: [nocloud]}}\n")
     host_before = host_state()
+    # the Azure VHD's archive type, added as the builder's error says an admin adds it
+    added = run_cli(cli_conf, "admin", "admin-pw",
+                    *shlex.split(archivetypes.add_command("x.vhdfixed.xz"))[1:])
+    assert added.returncode == 0, added.stderr
     t0 = time.monotonic()
     done = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-build", "--config",
                    str(spec), "--wait", timeout=1800)
@@ -568,6 +580,16 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
     assert done.returncode == 0, done.stdout + done.stderr
     session = client_session(hub)
     build = session.getBuild("Test-Cloud-Base-12-2", strict=True)
+    # each format's file imported under its archive type, as its record says
+    archives = {a["filename"]: a for a in session.listArchives(buildID=build["id"])}
+    images = build["extra"]["cloud_image"]["arches"]["x86_64"]["images"]
+    assert sorted(i["format"] for i in images) == sorted([*GENERIC_ALL, "raw.xz"])
+    for i in images:
+        fmt = ImageFormat(i["format"])
+        assert archives[i["file"]]["type_name"] == fmt.koji_archive_type, i
+        assert archives[i["file"]]["checksum"] == i["sha256"]
+        assert i["file"].endswith("." + fmt.extension)
+        print(f"{i['file']}: {archives[i['file']]['size']} bytes")
     records = build["extra"]["cloud_image"]["uploads"]["ec2"]
     assert sorted(r["region"] for r in records) == sorted(REGIONS)
     assert all(r["public"] and r["arch"] == "x86_64" and r["variant"] == "ec2"
@@ -636,6 +658,8 @@ def test_a_builds_images_become_public_amis_in_three_regions_and_a_glance_image(
                            text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert (final / "x86_64/generic/Test-Cloud-Base-12-2.x86_64.qcow2").read_bytes() == qcow2
+    assert sorted(p.name for p in (final / "x86_64/generic").iterdir()) == sorted(
+        f"Test-Cloud-Base-12-2.x86_64.{ImageFormat(f).extension}" for f in GENERIC_ALL)
     assert (final / "x86_64/EC2/Test-Cloud-Base-EC2-12-2.x86_64.raw.xz").read_bytes() == \
         xz.read_bytes()
     assert json.loads((final / "drop.json").read_text())["sources"] == \
