@@ -52,7 +52,8 @@ def _parser():
         "usage: %prog cloud-image-build [options] NAME VERSION TARGET INSTALL_TREE ARCH "
         "[ARCH...]\n       %prog cloud-image-build --config FILE [options]")
     parser = OptionParser(usage=usage, description=(
-        "Build cloud images (qcow2, raw.tar.xz, raw.xz, EC2) with Oz on a Koji builder, "
+        "Build cloud images (qcow2, raw.tar.xz, EC2's raw.xz, Azure's VHD, GCE's tar.gz, "
+        "VMDK, Vagrant boxes) for BIOS, UEFI or both, with Oz on a Koji builder, "
         "boot-test them and import them as an image build. INSTALL_TREE may contain "
         "$arch. --config reads a koji-image YAML spec or a koji image-build INI file; "
         "options given as well override it."))
