@@ -84,6 +84,9 @@ def host_state() -> dict[str, set[str]]:
                    if ours(ln.split()[1])},
         "workdirs": {p.name for p in Path("/var/tmp").glob("koji-image-*")},
         "qemu": lines(["pgrep", "-a", "qemu-system"]),
+        # the UEFI variable stores libvirt keeps for guests it was not told where to
+        "nvram": {p.name for p in Path("/var/lib/libvirt/qemu/nvram").glob("*")
+                  if ours(p.name)},
     }
 
 

@@ -37,3 +37,15 @@ def test_only_what_a_test_could_have_made_is_counted(tmp_path: Path) -> None:
             theirs.kill()
             theirs.wait()
     assert host_state() == before
+
+
+def test_a_uefi_variable_store_left_in_libvirts_nvram_dir_is_counted() -> None:
+    nvram = Path("/var/lib/libvirt/qemu/nvram")
+    assert nvram.is_dir(), f"{nvram} is missing: scripts/setup.sh installs libvirt's qemu driver"
+    before = host_state()
+    with tempfile.NamedTemporaryFile(prefix="someone-else-", dir=nvram):
+        assert host_state() == before
+    with tempfile.NamedTemporaryFile(prefix="koji-image-test-", suffix="_VARS.fd",
+                                     dir=nvram) as ours:
+        assert host_state()["nvram"] - before["nvram"] == {Path(ours.name).name}
+    assert host_state() == before

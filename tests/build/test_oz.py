@@ -93,7 +93,7 @@ def test_an_aarch64_install_guest_gets_debians_arch_a_64_bit_cpu_and_its_console
     cfg = oz_config(HostConfig(domain_type="qemu"), tmp_path, tmp_path)
     guest = oz.GuestFactory.guest_factory(oz.TDL.TDL(tdl_xml(s, Arch.AARCH64, name)), cfg,
                                           None, output_disk=str(tmp_path / "d.qcow2"))
-    ozcompat.instrument(guest, tmp_path / "c.log", Arch.AARCH64)
+    ozcompat.instrument(guest, tmp_path / "c.log", Arch.AARCH64, tmp_path / "VARS.fd")
     assert guest.debarch == "arm64"  # Oz would fetch debian-installer/aarch64/linux
     (tmp_path / "d.qcow2").write_bytes(b"")
     xml = guest._generate_xml("hd", None, kernel=str(tmp_path / "k"),
@@ -103,6 +103,9 @@ def test_an_aarch64_install_guest_gets_debians_arch_a_64_bit_cpu_and_its_console
     assert not doc.xpath("//input[@bus='ps2']")  # virt has no PS/2; libvirt refuses it
     assert doc.xpath("/domain/os/type/@machine") == ["virt"]
     assert doc.xpath("/domain/os/loader/text()") == ["/usr/share/AAVMF/AAVMF_CODE.fd"]
+    # the variable store is the build's, not left in libvirt's nvram/ directory
+    assert doc.xpath("/domain/os/nvram/text()") == [str(tmp_path / "VARS.fd")]
+    assert doc.xpath("/domain/os/nvram/@template") == ["/usr/share/AAVMF/AAVMF_VARS.fd"]
     assert doc.xpath("//cmdline/text()")[0].endswith(" console=ttyAMA0,115200n8")
     assert "tty0" not in doc.xpath("//cmdline/text()")[0]
     done = subprocess.run(["virsh", "-c", "qemu:///system", "define", "/dev/stdin"],

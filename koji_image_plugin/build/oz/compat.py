@@ -15,7 +15,9 @@
   ``instrument`` sets Debian's arch name and asks libvirt for the emulator's most capable
   CPU (``<cpu mode='maximum'/>``; under KVM Oz already passes the host's through); and
   Oz gives every guest a PS/2 mouse, which ``virt`` does not have (libvirt refuses the
-  domain), so it is dropped (the guest has no screen either).
+  domain), so it is dropped (the guest has no screen either). Oz names AAVMF's variable
+  store template but no file, so libvirt would keep the install's copy in its own
+  ``nvram/`` directory after the build: the copy goes in the build's work dir instead.
 
 - Inactivity: Oz 0.17's ``timed_loop`` calls its install callback once every 10 s, and
   the callback counts *calls*, so ``[timeouts] inactivity = 300`` means 3000 s of
@@ -76,21 +78,26 @@ def supported(family: str, version: str) -> bool:
                                 (family == "Fedora" and version == "rawhide"))
 
 
-def instrument(guest: Any, console_log: Path, arch: Arch) -> None:
+def instrument(guest: Any, console_log: Path, arch: Arch, nvram: Path | None = None
+               ) -> None:
     """Wrap ``guest._generate_xml`` to log the serial console and use it as kernel
-    console, and give an aarch64 guest what Oz 0.17 does not (see above)."""
+    console, and give an aarch64 guest what Oz 0.17 does not (see above); ``nvram``:
+    where the guest's UEFI variable store is kept (the build's work dir)."""
     original = guest._generate_xml
     if hasattr(guest, "debarch"):  # Oz's Debian guests
         guest.debarch = arch.deb_arch
 
     def generate_xml(*args: Any, **kwargs: Any) -> str:
-        return adapt_xml(original(*args, **kwargs), console_log, arch)
+        return adapt_xml(original(*args, **kwargs), console_log, arch, nvram)
 
     guest._generate_xml = generate_xml
 
 
-def adapt_xml(xml: str, console_log: Path, arch: Arch) -> str:
+def adapt_xml(xml: str, console_log: Path, arch: Arch, nvram: Path | None = None) -> str:
     doc = lxml.etree.fromstring(xml)
+    for store in doc.xpath("/domain/os/nvram"):
+        if nvram is not None and not (store.text or "").strip():
+            store.text = str(nvram)
     for serial in doc.xpath("/domain/devices/serial[@type='pty']"):
         if not serial.xpath("log"):
             log = lxml.etree.Element("log", file=str(console_log), append="on")

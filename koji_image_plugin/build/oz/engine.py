@@ -82,6 +82,11 @@ class _Paths:
         return self.workdir / "base.raw"
 
     @property
+    def nvram(self) -> Path:
+        """The UEFI install guest's variable store (libvirt copies the template here)."""
+        return self.workdir / f"install-{self.arch.value}_VARS.fd"
+
+    @property
     def tdl(self) -> Path:
         return self.diag_dir / f"oz-{self.arch.value}.tdl"
 
@@ -161,7 +166,7 @@ class OzEngine:
                                f"{exc}") from exc
         if guest is None:
             raise InstallError(f"Oz does not know {spec.distro}")
-        compat.instrument(guest, paths.console_log, arch)
+        compat.instrument(guest, paths.console_log, arch, paths.nvram)
         return guest
 
     def _run(self, guest: Any, name: str, spec: ImageSpec, arch: Arch, paths: _Paths,
