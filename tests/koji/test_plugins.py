@@ -50,8 +50,10 @@ SEED = {
                "channels": ["default", "image"], "capacity": 8.0}],
     "tags": [{"name": "f19-build", "arches": "x86_64 i686"},
              {"name": "el-build", "arches": "x86_64"},
+             {"name": "arm-build", "arches": "aarch64"},
              {"name": "f19"}],
     "targets": [{"name": "f19", "build_tag": "f19-build", "dest_tag": "f19"},
+                {"name": "arm", "build_tag": "arm-build", "dest_tag": "f19"},
                 {"name": "el", "build_tag": "el-build", "dest_tag": "f19"}],
     "packages": [{"tag": "f19", "package": "Test-Cloud-Base", "owner": "releng"},
                  {"tag": "f19", "package": "Blocked-Image", "owner": "releng",
@@ -225,6 +227,28 @@ def wait_task(session: koji.ClientSession, task_id: int, timeout: float = 60) ->
             return info
         time.sleep(0.5)
     raise AssertionError(f"task {task_id} did not finish in {timeout} s")
+
+
+def test_an_aarch64_build_is_an_aarch64_child_that_an_x86_64_builder_leaves(
+        hub: Any, kojid: Any) -> None:
+    """Koji's canonical arch all the way: arm64 asked, an aarch64 child task queued, which
+    kojid's TaskManager on an x86_64 host does not take (an aarch64 builder would)."""
+    session = client_session(hub, "releng", "releng-pw")
+    task_id = session.cloudImageBuild("Test-Cloud-Base", "12", "arm", ["arm64"], GOOD)
+    assert session.getTaskInfo(task_id, request=True)["request"][3] == ["aarch64"]
+    deadline = time.monotonic() + 60
+    while not (children := session.getTaskChildren(task_id)):
+        assert time.monotonic() < deadline, session.getTaskInfo(task_id)
+        time.sleep(0.5)
+    [child] = children
+    assert (child["method"], child["arch"], child["label"]) == ("createCloudImage",
+                                                                 "aarch64", "aarch64")
+    assert session.getTaskInfo(child["id"], request=True)["request"][3] == "aarch64"
+    time.sleep(8)  # several of kojid's polls (sleeptime 1 s here): it is still not taken
+    assert session.getTaskInfo(child["id"])["state"] == koji.TASK_STATES["FREE"]
+    admin = client_session(hub, "admin", "admin-pw")
+    admin.cancelTask(task_id)
+    assert wait_task(admin, task_id)["state"] == koji.TASK_STATES["CANCELED"]
 
 
 def test_parent_refuses_a_package_not_on_the_tag_list(hub: Any, kojid: Any) -> None:
