@@ -339,6 +339,7 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Build: Test-Cloud-Base-12-1 (COMPLETE)" in done.stdout
     assert "boot test generic as NoCloud seed under SeaBIOS: passed" in done.stdout
+    assert "boot test generic as NoCloud seed under OVMF" in done.stdout
     assert "12 checks passed: ssh-login, cloud-init, metadata" in done.stdout
 
     session = client_session(hub)
@@ -368,7 +369,10 @@ def test_end_to_end_cli_hub_kojid_pipeline_import_tag_info(
     logs = Path(hub.topdir) / "packages/Test-Cloud-Base/12/1/data/logs/image/x86_64"
     assert {"install-console-x86_64.log", "oz-x86_64.log", "cloud-image.log",
             "boot-x86_64-generic-nocloud-seabios-console.log",
-            "boot-x86_64-generic-nocloud-seabios-checks.log"} <= {
+            "boot-x86_64-generic-nocloud-seabios-checks.log",
+            # x86_64's default firmware is hybrid: the same image booted under OVMF too
+            "boot-x86_64-generic-nocloud-ovmf-console.log",
+            "boot-x86_64-generic-nocloud-ovmf-checks.log"} <= {
                 p.name for p in logs.iterdir()}
 
     info = run_cli(cli_conf, "releng", "releng-pw", "cloud-image-info",

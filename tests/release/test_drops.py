@@ -296,7 +296,9 @@ def weekly_config(tmp_path: Path, hub: Any, tree_server: str) -> Path:  # noqa: 
     (tmp_path / "rawhide.yaml").write_text(
         "name: Test-Cloud-Base\nversion: rawhide\ndistro: Debian-12\narches: [x86_64]\n"
         f"install_tree: '{tree_server}'\ndisk_size: 2\nformats: [qcow2]\n"
-        "preseed: debian.preseed\n"
+        # a BIOS image: one boot (the weekly job is what this proves; hybrid images'
+        # boots under both firmwares are test_vm.py's)
+        "preseed: debian.preseed\nfirmware: bios\n"
         "boot_test: {enabled: true, timeout: 600, profiles: {generic: [nocloud]}}\n")
     config = tmp_path / "weekly.yaml"
     config.write_text(
