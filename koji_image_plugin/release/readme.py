@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
+from ..spec.arches import Arch
 from ..spec.bootprofiles import titles
 from ..spec.firmware import under
 from ..spec.formats import ImageFormat
@@ -22,7 +23,8 @@ TYPES = {
                       "(cloud-init",
                       "with the NoCloud, ConfigDrive, OpenStack, CloudStack and EC2 "
                       "datasources)."],
-    Variant.EC2: ["EC2/: the Amazon EC2 variant (EC2 datasource, serial console on ttyS0)."],
+    Variant.EC2: ["EC2/: the Amazon EC2 variant (EC2 datasource, serial console on ttyS0, "
+                  "as on Graviton)."],
 }
 VERIFY = [
     "",
@@ -57,6 +59,13 @@ BOOT = [
     "  (boot a qcow2 overlay: qemu-img create -f qcow2 -F qcow2 -b FILE.qcow2 "
     "overlay.qcow2)",
 ]
+#: how to boot an aarch64 image on a local KVM host, when a drop has one (UEFI only)
+BOOT_AARCH64 = [
+    "Local (KVM on an aarch64 host; aarch64 images boot with UEFI only):",
+    "  qemu-system-aarch64 -M virt -cpu host -enable-kvm -m 1024 \\",
+    "      -bios /usr/share/AAVMF/AAVMF_CODE.fd -drive file=overlay.qcow2,if=virtio \\",
+    "      -drive file=seed.iso,if=virtio,format=raw -nographic",
+]
 #: how to use each format that is more than a disk a hypervisor boots, when a drop has it
 FORMAT_BOOT = {
     ImageFormat.VMDK: [
@@ -89,8 +98,9 @@ FORMAT_BOOT = {
 def readme(drop: Drop, published: datetime.datetime) -> str:
     present = {i.format for i in drop.images}
     formats = [line for fmt, text in FORMAT_BOOT.items() if fmt in present for line in text]
-    return "\n".join([*_intro(drop, published), *_images(drop), *VERIFY, *BOOT, *formats,
-                      "EC2:", *_clouds(drop.images), *_bugs(drop)])
+    arm = BOOT_AARCH64 if any(i.arch is Arch.AARCH64 for i in drop.images) else []
+    return "\n".join([*_intro(drop, published), *_images(drop), *VERIFY, *BOOT, *arm,
+                      *formats, "EC2:", *_clouds(drop.images), *_bugs(drop)])
 
 
 def _intro(drop: Drop, published: datetime.datetime) -> list[str]:

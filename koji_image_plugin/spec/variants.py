@@ -23,6 +23,9 @@ class _Facts(NamedTuple):
     productmd_subvariant: str
     profiles: tuple[BootProfile, ...]
     lenient_ec2: bool
+    #: the serial port the cloud's own machines of an arch have where it is not the one
+    #: qemu's machine of that arch has (the boot test's)
+    cloud_serial: tuple[tuple[Arch, str], ...] = ()
 
 
 class Variant(enum.StrEnum):
@@ -36,8 +39,13 @@ class Variant(enum.StrEnum):
         return _FACTS[self].datasources
 
     def console_args(self, arch: Arch) -> str:
-        """Kernel console: clouds with a screen get tty0 too; EC2 has only the serial log."""
-        return arch.console_args(_FACTS[self].screen)
+        """Kernel console: clouds with a screen get tty0 too; EC2 has only the serial log.
+        Where the cloud's machines have another serial port than qemu's (EC2's Graviton
+        instances: ttyS0, not the ``virt`` machine's ttyAMA0), both are named, qemu's
+        last: on each machine the one that exists becomes the console."""
+        own = arch.console_args(_FACTS[self].screen)
+        other = dict(_FACTS[self].cloud_serial).get(arch)
+        return f"console={other},115200n8 {own}" if other else own
 
     @property
     def name_tag(self) -> str:
@@ -80,5 +88,7 @@ _FACTS = {
         datasources=("Ec2", "NoCloud", "None"),
         screen=False,
         name_tag="EC2", mirror_dir="EC2", productmd_subvariant="Cloud_Base_EC2",
-        profiles=(BootProfile.EC2,), lenient_ec2=False),
+        profiles=(BootProfile.EC2,), lenient_ec2=False,
+        # Graviton's UART is a 16550 (ACPI SPCR): ttyS0, as on EC2's x86 instances
+        cloud_serial=((Arch.AARCH64, "ttyS0"),)),
 }

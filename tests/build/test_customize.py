@@ -60,6 +60,10 @@ def test_ec2_prefers_the_ec2_datasource() -> None:
     assert Variant.GENERIC.console_args(Arch.X86_64) == "console=tty0 console=ttyS0,115200n8"
     # arm's virt machine has no screen: the generic image logs to its serial port alone
     assert Variant.GENERIC.console_args(Arch.AARCH64) == "console=ttyAMA0,115200n8"
+    # EC2's Graviton machines have a 16550 (ttyS0); the boot test's virt machine a PL011
+    assert Variant.EC2.console_args(Arch.AARCH64) == (
+        "console=ttyS0,115200n8 console=ttyAMA0,115200n8")
+    assert Variant.EC2.console_args(Arch.X86_64) == "console=ttyS0,115200n8"
 
 
 @pytest.mark.parametrize("variant", list(Variant))

@@ -242,8 +242,8 @@ def test_a_drops_readme_says_how_to_use_each_format_it_has_and_only_those() -> N
     from koji_image_plugin.spec.formats import ImageFormat
     from koji_image_plugin.spec.variants import Variant
 
-    def drop(*formats: ImageFormat) -> str:
-        images = tuple(DropImage(f"C-1-1.x86_64.{f.extension}", "C-1-1", Arch.X86_64,
+    def drop(*formats: ImageFormat, arch: Arch = Arch.X86_64) -> str:
+        images = tuple(DropImage(f"C-1-1.{arch}.{f.extension}", "C-1-1", arch,
                                  Variant.GENERIC, f, 1, "ab" * 32, "/x", Verdict.PASSED)
                        for f in formats)
         return readme(Drop(DropId("19", "Beta"), images), dt.datetime(2026, 12, 2))
@@ -254,3 +254,7 @@ def test_a_drops_readme_says_how_to_use_each_format_it_has_and_only_those() -> N
     assert both.index("Azure") < both.index("EC2:") < both.index("Report bugs")
     plain = drop(ImageFormat.QCOW2)
     assert "Azure" not in plain and "Vagrant" not in plain and "\nEC2:\n" in plain
+    assert "qemu-system-aarch64" not in plain
+    arm = drop(ImageFormat.QCOW2, arch=Arch.AARCH64)
+    assert "qemu-system-aarch64 -M virt" in arm and "AAVMF_CODE.fd" in arm
+    assert "aarch64/generic/C-1-1.aarch64.qcow2" in arm
