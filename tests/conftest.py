@@ -90,7 +90,7 @@ def host_state() -> dict[str, set[str]]:
     }
 
 
-LONG_WHY = ("the aarch64 build and boot test: its arm64 tree alone takes about 52 min under "
+LONG_WHY = ("the aarch64 build and boot test: its arm64 tree alone takes 23-52 min under "
             "TCG on 2 cores, more than the CI budget; run it with --long")
 
 
@@ -142,7 +142,7 @@ def trees() -> None:
 @pytest.fixture(scope="session")
 def arm64_tree() -> None:
     """Build (or reuse) the aarch64 offline tree (debootstrap --foreign, the second stage
-    in an aarch64 TCG guest on an x86_64 host: about 52 min); a failure fails the tests."""
+    in an aarch64 TCG guest on an x86_64 host: 23-52 min); a failure fails the tests."""
     done = subprocess.run([sys.executable, str(BUILD_TREE), "--arch", "aarch64"],
                           stdout=subprocess.PIPE, text=True, timeout=3 * 3600)
     assert done.returncode == 0, "building the aarch64 offline tree failed"

@@ -8,7 +8,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.conftest import host_state
+import pytest
+
+from tests.conftest import host_state, is_root
 
 
 def started(directory: Path) -> subprocess.Popen[bytes]:
@@ -39,6 +41,8 @@ def test_only_what_a_test_could_have_made_is_counted(tmp_path: Path) -> None:
     assert host_state() == before
 
 
+@pytest.mark.root
+@pytest.mark.skipif(not is_root(), reason="libvirt's nvram directory is writable by root only")
 def test_a_uefi_variable_store_left_in_libvirts_nvram_dir_is_counted() -> None:
     nvram = Path("/var/lib/libvirt/qemu/nvram")
     assert nvram.is_dir(), f"{nvram} is missing: scripts/setup.sh installs libvirt's qemu driver"

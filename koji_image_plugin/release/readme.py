@@ -62,8 +62,10 @@ BOOT = [
 #: how to boot an aarch64 image on a local KVM host, when a drop has one (UEFI only)
 BOOT_AARCH64 = [
     "Local (KVM on an aarch64 host; aarch64 images boot with UEFI only):",
+    "  cp /usr/share/AAVMF/AAVMF_VARS.fd my_VARS.fd   (a variable store of its own)",
     "  qemu-system-aarch64 -M virt -cpu host -enable-kvm -m 1024 \\",
-    "      -bios /usr/share/AAVMF/AAVMF_CODE.fd -drive file=overlay.qcow2,if=virtio \\",
+    "      -drive if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd \\",
+    "      -drive if=pflash,format=raw,file=my_VARS.fd -drive file=overlay.qcow2,if=virtio \\",
     "      -drive file=seed.iso,if=virtio,format=raw -nographic",
 ]
 #: how to use each format that is more than a disk a hypervisor boots, when a drop has it

@@ -2,7 +2,7 @@
 ``qemu-efi-aarch64``), under TCG on an x86_64 host and KVM on an aarch64 builder.
 
 The whole aarch64 build (Oz's install from the arm64 offline tree, the conversions, the
-boot tests) is marked ``long``: its tree alone takes about 52 min to build under TCG on
+boot tests) is marked ``long``: its tree alone takes 23-52 min to build under TCG on
 2 cores, so it runs with ``--long`` only. What the CI budget allows runs always: the boot
 test's aarch64 machine and firmware, started for real on a disk with no EFI boot loader.
 """
