@@ -222,13 +222,20 @@ def test_unreachable_tree_is_a_clear_error(trees: None, host_conf: Path,
     assert host_state() == before
 
 
-def test_boot_test_fails_for_a_disk_that_does_not_boot(tmp_path: Path) -> None:
-    before = host_state()
+def noboot_qcow2(tmp_path: Path) -> Path:
+    """``noboot.qcow2`` (an MBR disk with no boot loader) and an empty host config in
+    ``tmp_path``; returns the config."""
     raw = make_disk(tmp_path / "noboot.raw", 32, {"etc/os-release": b"ID=none\n"})
     subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw),
                     str(tmp_path / "noboot.qcow2")], check=True)
     conf = tmp_path / "host.conf"
     conf.write_text("")
+    return conf
+
+
+def test_boot_test_fails_for_a_disk_that_does_not_boot(tmp_path: Path) -> None:
+    before = host_state()
+    conf = noboot_qcow2(tmp_path)
     # a BIOS-only disk (MBR, no EFI system partition) claimed hybrid: booted under both
     done = koji_image("boot-test", "noboot.qcow2", "--cloud", "nocloud", "--timeout", "30",
                       "--firmware", "hybrid", conf=conf, cwd=tmp_path, timeout=300)

@@ -9,13 +9,12 @@ test's aarch64 machine and firmware, started for real on a disk with no EFI boot
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.build.test_vm import check_build, koji_image, spec_file
-from tests.conftest import host_state, is_root, make_disk
+from tests.build.test_vm import check_build, koji_image, noboot_qcow2, spec_file
+from tests.conftest import host_state, is_root
 
 pytestmark = [pytest.mark.vm, pytest.mark.aarch64,
               pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")]
@@ -24,11 +23,7 @@ pytestmark = [pytest.mark.vm, pytest.mark.aarch64,
 def test_the_aarch64_boot_test_starts_aavmf_and_diagnoses_a_disk_it_cannot_boot(
         tmp_path: Path) -> None:
     before = host_state()
-    raw = make_disk(tmp_path / "noboot.raw", 32, {"etc/os-release": b"ID=none\n"})
-    subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw),
-                    str(tmp_path / "noboot.qcow2")], check=True)
-    conf = tmp_path / "host.conf"
-    conf.write_text("")
+    conf = noboot_qcow2(tmp_path)
     done = koji_image("boot-test", "noboot.qcow2", "--arch", "aarch64", "--cloud", "nocloud",
                       "--timeout", "60", conf=conf, cwd=tmp_path, timeout=400)
     assert done.returncode == 1, done.stderr
