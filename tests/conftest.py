@@ -99,6 +99,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="also run the tests marked long (" + LONG_WHY.split(";")[0] + ")")
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k: count only what they let through
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests marked ``long`` run only with --long: deselected (and counted as such)
     otherwise, and the summary says why."""

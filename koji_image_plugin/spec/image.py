@@ -301,10 +301,12 @@ CONSENT = "give --allow-outside-files"
 
 
 def _arch_format_problems(data: Mapping[str, Any]) -> list[Problem]:
-    """A format asked for an arch its images cannot be for (a VirtualBox box of aarch64)."""
-    asked = [("formats", data.get("formats", DEFAULTS["formats"]))]
-    vf = data.get("variant_formats") or {}
-    asked += [(f"variant_formats.{v}", fs) for v, fs in vf.items()]
+    """A format asked for an arch its images cannot be for (a VirtualBox box of aarch64);
+    ``formats`` only while a variant built takes it (variant_formats does not override)."""
+    vf, built = data.get("variant_formats") or {}, data.get("variants", DEFAULTS["variants"])
+    asked = [(f"variant_formats.{v}", fs) for v, fs in vf.items()]
+    if not isinstance(built, list) or not set(map(str, built)) <= set(vf):
+        asked.insert(0, ("formats", data.get("formats", DEFAULTS["formats"])))
     return [Problem(f"{field}[{i}]", f"{f} carries {' or '.join(fmt.arches)} images only, not "
                     f"{arch.value}; remove it, or build {arch.value} with a spec of its own")
             for field, fs in asked for i, f in enumerate(fs if isinstance(fs, list) else [])

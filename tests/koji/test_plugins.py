@@ -244,8 +244,11 @@ def test_an_aarch64_build_is_an_aarch64_child_that_an_x86_64_builder_leaves(
     assert (child["method"], child["arch"], child["label"]) == ("createCloudImage",
                                                                  "aarch64", "aarch64")
     assert session.getTaskInfo(child["id"], request=True)["request"][3] == "aarch64"
+    queued = time.time()
     time.sleep(8)  # 16 of kojid's polls (sleeptime 0.5 s here): still not taken
     assert session.getTaskInfo(child["id"])["state"] == koji.TASK_STATES["FREE"]
+    # and kojid was polling all along (each poll's host.updateHost stamps the host)
+    assert session.getHost("builder")["update_ts"] > queued + 6
     admin = client_session(hub, "admin", "admin-pw")
     admin.cancelTask(task_id)
     assert wait_task(admin, task_id)["state"] == koji.TASK_STATES["CANCELED"]

@@ -125,6 +125,12 @@ def test_a_format_an_arch_s_images_cannot_be_in_is_refused() -> None:
     assert problems({**a64, "variants": ["generic", "ec2"], "variant_formats": {
         "ec2": ["raw.xz", "vagrant-virtualbox"]}})[0].startswith("variant_formats.ec2[1]: ")
     image.from_dict({**GOOD, "formats": ["vagrant-virtualbox", "vagrant-libvirt"]})
+    # formats no variant takes (each has its own) is not asked of aarch64
+    overridden = {**a64, "formats": ["vagrant-virtualbox"], "variants": ["generic", "ec2"]}
+    image.from_dict({**overridden, "variant_formats": {"generic": ["qcow2"], "ec2": ["raw.xz"]}})
+    assert problems({**overridden, "variant_formats": {"ec2": ["raw.xz"]}}) == [
+        "formats[0]: vagrant-virtualbox carries x86_64 or i686 images only, not aarch64; "
+        "remove it, or build aarch64 with a spec of its own"]
     image.from_dict({**a64, "formats": ["vagrant-libvirt", "vhd", "gce", "vmdk"]})
     # the OVF writer names exactly the arches the spec lets through
     assert set(ovf.OS_TYPES) == set(ImageFormat.VAGRANT_VIRTUALBOX.arches or ())
