@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 MODULE = "tests/build/test_vm_aarch64.py"
 LONG_TEST = "test_aarch64_generic_and_ec2_built_and_booted_under_aavmf"
 
