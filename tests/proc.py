@@ -17,6 +17,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Put before a command that is sent SIGINT (a Ctrl-C, or kojid cancelling a task). A
+#: shell that runs the tests in the background (a script's ``&``) starts them with SIGINT
+#: ignored, and each child inherits that: Python then installs no KeyboardInterrupt
+#: handler, and the SIGINT does nothing. A terminal's foreground job and a service that
+#: systemd starts have SIGINT at its default; this gives the child that, however the
+#: tests were started.
+DEFAULT_SIGINT = ["env", "--default-signal=INT"]
+
 
 def child_processes(pid: int, *, running: bool = True) -> list[int]:
     """The processes whose parent is ``pid`` (kojid's task processes); ``running``: not
@@ -46,7 +54,7 @@ class Daemon:
 
     def __init__(self, module: str, args: list[str], log: Path) -> None:
         self.log = log
-        self.argv = [sys.executable, "-m", module, *args]
+        self.argv = [*DEFAULT_SIGINT, sys.executable, "-m", module, *args]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
         with open(log, "ab") as out:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, host_state, is_root, make_disk
+from tests.proc import DEFAULT_SIGINT
 
 pytestmark = [pytest.mark.vm,
               pytest.mark.skipif(not is_root(), reason="libvirt guests and mounts need root")]
@@ -192,9 +193,11 @@ def test_ctrl_c_during_install_leaves_nothing(trees: None, host_conf: Path,
                                               tmp_path: Path) -> None:
     before = host_state()
     spec = spec_file(tmp_path)
-    proc = subprocess.Popen([str(REPO / ".venv/bin/koji-image"), "build", str(spec),
-                             "--output", "out"], cwd=tmp_path, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "KOJI_IMAGE_CONFIG": str(host_conf)})
+    # a Ctrl-C in a terminal: SIGINT to a foreground job, which has it at its default
+    proc = subprocess.Popen([*DEFAULT_SIGINT, str(REPO / ".venv/bin/koji-image"), "build",
+                             str(spec), "--output", "out"], cwd=tmp_path,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "KOJI_IMAGE_CONFIG": str(host_conf)})
     assert proc.stderr is not None
     seen = []
     for line in proc.stderr:
@@ -202,7 +205,14 @@ def test_ctrl_c_during_install_leaves_nothing(trees: None, host_conf: Path,
         if "install: guest has written" in line:
             break
     proc.send_signal(signal.SIGINT)
-    rest = proc.communicate(timeout=120)[1]
+    try:
+        rest = proc.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        # the build went on: cancel it the other way, so no guest outlives this test
+        proc.terminate()
+        rest = proc.communicate(timeout=120)[1]
+        pytest.fail("the build did not stop within 120 s of its SIGINT:\n"
+                    + "".join(seen) + rest)
     assert proc.returncode == 130, "".join(seen) + rest
     assert "cancelled; nothing was left behind" in rest
     assert not (tmp_path / "out").exists()

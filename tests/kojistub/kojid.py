@@ -19,7 +19,8 @@ sends the task's process tree SIGINT (each process, deepest first, 3 s apart), t
 SIGTERM twice and SIGKILL, then expires the task's subsession. A child task runs in its
 own process, so cancelling the parent signals the child only when kojid reaches the
 child's own entry, after the parent's. ``sleeptime`` is 0.5 s here unless a test gives
-kojid's default, 15 s.
+kojid's default, 15 s. It starts with SIGINT at its default, as systemd starts kojid,
+even when the tests run in the background (tests/proc.py's DEFAULT_SIGINT).
 """
 
 from __future__ import annotations
